@@ -1,0 +1,31 @@
+# `make test` and `make demo` set up .venv (with a Python >= 3.12 found by tools/find-python)
+# on first use, then run. `make bench` runs the benchmarks.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo bench lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || "$$(tools/find-python)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+# pytest exits 5 when it collected no tests: say so, and fail.
+test: $(STAMP)
+	$(VENV)/bin/ruff check sbc scenarios tests benchmarks
+	$(PY) -m pytest -q || { rc=$$?; [ $$rc -ne 5 ] || echo "make test: no tests ran" >&2; exit $$rc; }
+
+demo: $(STAMP)
+	$(VENV)/bin/sbc run heights --simulations 60 --out reports/heights-demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_heights.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sbc scenarios tests benchmarks
+	$(VENV)/bin/ruff format --check sbc scenarios tests benchmarks
+
+clean:
+	rm -rf $(VENV) reports/heights-demo

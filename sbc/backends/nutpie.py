@@ -1,0 +1,170 @@
+"""PyMC and Bambi models compiled once with nutpie and refitted through data containers.
+
+This is where a model is compiled. ``compile`` builds the PyMC graph around data
+containers (``pm.Data`` for PyMC models; a ``pytensor.shared`` response swapped in with
+``pm.observe`` for Bambi models, whose own graph holds the data as a constant) and
+compiles it with :func:`nutpie.compile_pymc_model`. Each ``fit`` only swaps the data in
+with ``compiled.with_data`` and samples; nothing is recompiled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sbc.backends import Posterior, Sampling
+
+
+def _compile(model: Any, var_names: list[str]) -> Any:
+    import nutpie
+
+    return nutpie.compile_pymc_model(model, var_names=var_names)
+
+
+@dataclass(frozen=True)
+class NutpieFitter:
+    """A nutpie-compiled model whose data containers are refilled for every fit.
+
+    Parameters
+    ----------
+    compiled : nutpie.CompiledPyMCModel
+        The compiled model.
+    containers : mapping of str to str
+        Data-set key -> name of the shared variable it fills.
+
+    """
+
+    compiled: Any
+    containers: Mapping[str, str]
+
+    def fit(self, data: Mapping[str, np.ndarray], seed: int, sampling: Sampling) -> Posterior:
+        """Swap ``data`` into the compiled model and sample it with nutpie."""
+        import nutpie
+
+        updates = {shared: np.asarray(data[key]) for key, shared in self.containers.items()}
+        trace = nutpie.sample(
+            self.compiled.with_data(**updates),
+            chains=sampling.chains,
+            tune=sampling.tune,
+            draws=sampling.draws,
+            seed=seed,
+            cores=1,
+            target_accept=sampling.target_accept,
+            progress_bar=False,
+            save_warmup=False,
+        )
+        draws = {name: trace.posterior[name].to_numpy() for name in trace.posterior.data_vars}
+        divergences = int(trace.sample_stats["diverging"].to_numpy().sum())
+        return Posterior(draws=draws, divergences=divergences)
+
+
+def _stored_variables(model: Any, skip_dims: tuple[str, ...] = ()) -> list[str]:
+    """Free variables plus deterministics, leaving out those over any of ``skip_dims``."""
+    names = [rv.name for rv in model.free_RVs]
+    for det in model.deterministics:
+        dims = model.named_vars_to_dims.get(det.name) or ()
+        if not set(dims) & set(skip_dims):
+            names.append(det.name)
+    return names
+
+
+@dataclass(frozen=True)
+class PyMCModel:
+    """A model written directly in PyMC.
+
+    Parameters
+    ----------
+    build : callable
+        ``build(design, example) -> pymc.Model``. Every observed array must enter the model
+        as ``pm.Data(key, example[key])`` so that it can be refilled.
+    data : tuple of str
+        Keys of the simulated data that fill the data containers of the same name.
+
+    """
+
+    build: Callable[[Any, Mapping[str, np.ndarray]], Any]
+    data: tuple[str, ...]
+
+    def compile(self, design: Any, example: Mapping[str, np.ndarray]) -> NutpieFitter:
+        """Build the PyMC model and compile it with nutpie."""
+        model = self.build(design, example)
+        return NutpieFitter(
+            compiled=_compile(model, _stored_variables(model)),
+            containers={key: key for key in self.data},
+        )
+
+
+@dataclass(frozen=True)
+class BambiModel:
+    """A model written as a Bambi formula with explicit priors.
+
+    Parameters
+    ----------
+    formula : str
+        Bambi model formula, e.g. ``"height ~ 1 + (1|country)"``.
+    frame : callable
+        ``frame(design, data) -> pandas.DataFrame`` with the response and predictors.
+    response : str
+        Key of the simulated data that holds the response.
+    priors : callable
+        ``priors(design) -> {term: (distribution, {parameter: value})}``; a value may itself
+        be such a tuple (a hyperprior). Every term needs one: Bambi's defaults are scaled by
+        the observed data, which breaks calibration.
+    family : str
+        Bambi family name.
+    link : str or None
+        Link function; ``None`` uses the family's default.
+
+    """
+
+    formula: str
+    frame: Callable[[Any, Mapping[str, np.ndarray]], Any]
+    response: str
+    priors: Callable[[Any], Mapping[str, tuple[str, Mapping[str, Any]]]]
+    family: str = "gaussian"
+    link: str | None = None
+
+    def build(self, design: Any, example: Mapping[str, np.ndarray]) -> Any:
+        """Return the built :class:`bambi.Model` for ``example``."""
+        import bambi as bmb
+
+        priors = {term: _prior(spec) for term, spec in self.priors(design).items()}
+        kwargs = {"link": self.link} if self.link is not None else {}
+        model = bmb.Model(
+            self.formula, self.frame(design, example), family=self.family, priors=priors, **kwargs
+        )
+        model.build()
+        return model
+
+    def compile(self, design: Any, example: Mapping[str, np.ndarray]) -> NutpieFitter:
+        """Build the Bambi model, make its response a data container and compile it."""
+        import pymc as pm
+        import pytensor
+
+        graph = self.build(design, example).backend.model
+        (observed,) = graph.observed_RVs
+        shared_name = f"{self.response}__observed"
+        values = np.asarray(example[self.response], dtype=float)
+        graph = pm.observe(graph, {observed.name: pytensor.shared(values, name=shared_name)})
+        stored = _stored_variables(graph, skip_dims=("__obs__",))
+        return NutpieFitter(
+            compiled=_compile(graph, stored), containers={self.response: shared_name}
+        )
+
+
+def _prior(spec: Any) -> Any:
+    """Turn ``("Normal", {"mu": 0, "sigma": ("HalfNormal", {"sigma": 1})})`` into a Bambi prior.
+
+    Priors are kept as plain tuples in model definitions so that they stay picklable and
+    comparable; nested tuples become nested priors (hyperpriors).
+    """
+    import bambi as bmb
+
+    name, params = spec
+    return bmb.Prior(
+        name,
+        **{k: _prior(v) if isinstance(v, tuple) else v for k, v in params.items()},
+    )

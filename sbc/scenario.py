@@ -1,0 +1,206 @@
+"""The scenario interface: a generative process, its design, its models and estimands.
+
+A scenario is the first stage of the pipeline
+``scenario -> simulated data sets -> backend fits -> results -> diagnostics``.
+It bundles
+
+* named **settings** (design sizes and generative hyperparameters) with defaults and
+  validation, changeable from the command line with ``--set key=value``;
+* a **design** built once from the settings (group membership and other fixed structure);
+* a **generative process** that draws every parameter from its prior and then simulates
+  data, with NumPy only, from a :class:`numpy.random.Generator`;
+* **estimands**: named scalar quantities whose true value each simulation knows and for
+  which every model yields posterior draws;
+* **models**, each a backend (how to compile and fit it) plus a function mapping its
+  posterior draws to the estimands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from sbc.backends import Backend
+
+Draws = Mapping[str, np.ndarray]
+"""Posterior draws by variable name, each of shape ``(chain, draw, *shape)``."""
+
+
+class SettingError(ValueError):
+    """A setting is unknown or has an impossible value."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One named, typed setting of a scenario.
+
+    Parameters
+    ----------
+    name : str
+        Key used with ``--set name=value``.
+    default : int or float
+        Default value; its type is the setting's type.
+    description : str
+        One line shown by ``sbc list``.
+    check : callable, optional
+        ``check(value)`` returns an error message, or ``None`` when the value is valid.
+
+    """
+
+    name: str
+    default: int | float
+    description: str
+    check: Callable[[Any], str | None] | None = None
+
+    def parse(self, text: str) -> int | float:
+        """Convert command-line text to this setting's type and validate it."""
+        kind = type(self.default)
+        try:
+            value = kind(text) if kind is not int else int(text, 10)
+        except ValueError:
+            raise SettingError(
+                f"setting {self.name} needs {'an integer' if kind is int else 'a number'}, "
+                f"got {text!r}"
+            ) from None
+        self.validate(value)
+        return value
+
+    def validate(self, value: Any) -> None:
+        """Raise :class:`SettingError` when ``value`` is not allowed."""
+        if isinstance(self.default, int) and not isinstance(value, int | np.integer):
+            raise SettingError(f"setting {self.name} needs an integer, got {value!r}")
+        if not np.isfinite(value):
+            raise SettingError(f"setting {self.name} must be finite, got {value!r}")
+        if self.check is not None and (message := self.check(value)) is not None:
+            raise SettingError(f"setting {self.name}={value}: {message}")
+
+
+def positive(value: float) -> str | None:
+    """Check that a setting is strictly positive."""
+    return None if value > 0 else "must be positive"
+
+
+def open_unit(value: float) -> str | None:
+    """Check that a setting lies strictly inside (0, 1)."""
+    return None if 0 < value < 1 else "must lie strictly between 0 and 1"
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """One simulated data set and the true values of the estimands behind it.
+
+    Parameters
+    ----------
+    truth : mapping of str to float
+        True value of every estimand.
+    data : mapping of str to ndarray
+        Observed data, by the names the models' data containers use.
+
+    """
+
+    truth: Mapping[str, float]
+    data: Mapping[str, np.ndarray]
+
+
+class EstimandFunction(Protocol):
+    """Map a model's posterior draws to estimand draws of shape ``(chain, draw)``."""
+
+    def __call__(self, draws: Draws, design: Any) -> Mapping[str, np.ndarray]:  # noqa: D102
+        ...
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model to check: how to fit it and how to read the estimands off its draws.
+
+    Parameters
+    ----------
+    name : str
+        Short name (``complete``, ``none``, ``partial`` ...).
+    description : str
+        One line shown by ``sbc list``.
+    backend : Backend
+        Compiles the model once for a design and refits it on new data.
+    estimands : EstimandFunction
+        Derives every scenario estimand from the posterior draws.
+
+    """
+
+    name: str
+    description: str
+    backend: Backend
+    estimands: EstimandFunction
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A generative process with its models, settings and estimands.
+
+    Parameters
+    ----------
+    name : str
+        Name used on the command line.
+    description : str
+        One line shown by ``sbc list``.
+    settings : tuple of Setting
+        Every setting with its default.
+    design : callable
+        ``design(settings) -> design`` builds the fixed structure of the data.
+    simulate : callable
+        ``simulate(design, rng) -> Simulation`` draws parameters from the prior, then data.
+    estimands : callable
+        ``estimands(design) -> tuple of str``: the estimand names, in report order.
+    models : tuple of Model
+        The models to check.
+
+    """
+
+    name: str
+    description: str
+    settings: tuple[Setting, ...]
+    design: Callable[[Mapping[str, Any]], Any]
+    simulate: Callable[[Any, np.random.Generator], Simulation]
+    estimands: Callable[[Any], tuple[str, ...]]
+    models: tuple[Model, ...]
+    check_settings: Callable[[Mapping[str, Any]], str | None] | None = field(default=None)
+
+    @property
+    def defaults(self) -> dict[str, int | float]:
+        """Default value of every setting."""
+        return {s.name: s.default for s in self.settings}
+
+    def model(self, name: str) -> Model:
+        """Return the model called ``name``."""
+        for model in self.models:
+            if model.name == name:
+                return model
+        known = ", ".join(m.name for m in self.models)
+        raise SettingError(f"scenario {self.name} has no model {name!r} (known: {known})")
+
+    def resolve_settings(self, overrides: Mapping[str, Any]) -> dict[str, int | float]:
+        """Merge ``overrides`` (values or command-line strings) into the defaults and validate.
+
+        Raises
+        ------
+        SettingError
+            For an unknown key or an impossible value.
+
+        """
+        by_name = {s.name: s for s in self.settings}
+        values = self.defaults
+        for key, raw in overrides.items():
+            if key not in by_name:
+                known = ", ".join(by_name) or "none"
+                raise SettingError(f"scenario {self.name} has no setting {key!r} (known: {known})")
+            setting = by_name[key]
+            if isinstance(raw, str):
+                values[key] = setting.parse(raw)
+            else:
+                setting.validate(raw)
+                values[key] = type(setting.default)(raw)
+        if self.check_settings is not None and (message := self.check_settings(values)):
+            raise SettingError(message)
+        return values

@@ -1,0 +1,65 @@
+"""A normal mean with known sd and a conjugate prior: the exact end-to-end check.
+
+Generative process: ``theta ~ Normal(prior_mean, prior_sd)``, then ``n`` observations
+``y_i ~ Normal(theta, sigma)``. The posterior is analytic, so the models here draw from it
+exactly (:class:`sbc.backends.exact.ExactNormal`), in milliseconds:
+
+* ``exact`` -- the true posterior: ranks are exactly uniform;
+* ``biased`` -- the posterior shifted by one posterior sd: SBC must flag it;
+* ``overconfident`` -- the posterior sd halved: SBC must flag it (U-shaped ranks);
+* ``flaky`` -- the true posterior, but the fit raises whenever the data mean exceeds 1:
+  those fits must be recorded as errors while the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from sbc.backends.exact import ExactNormal
+from sbc.scenario import Model, Scenario, Setting, Simulation, positive
+
+
+def _design(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(settings)
+
+
+def _simulate(design: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    theta = rng.normal(design["prior_mean"], design["prior_sd"])
+    y = rng.normal(theta, design["sigma"], size=design["n"])
+    return Simulation(truth={"theta": float(theta)}, data={"y": y})
+
+
+def _estimands(design: Any) -> tuple[str, ...]:
+    return ("theta",)
+
+
+def _theta(draws: Mapping[str, np.ndarray], design: Any) -> dict[str, np.ndarray]:
+    return {"theta": draws["theta"]}
+
+
+def _model(name: str, description: str, **distortion: float) -> Model:
+    return Model(name, description, ExactNormal(**distortion), _theta)
+
+
+SCENARIO = Scenario(
+    name="conjugate",
+    description="normal mean with known sd; exact analytic posteriors (checks the machinery)",
+    settings=(
+        Setting("n", 10, "observations", lambda v: None if v >= 1 else "must be at least 1"),
+        Setting("prior_mean", 0.0, "prior mean of theta"),
+        Setting("prior_sd", 1.0, "prior sd of theta", positive),
+        Setting("sigma", 1.0, "known observation sd", positive),
+    ),
+    design=_design,
+    simulate=_simulate,
+    estimands=_estimands,
+    models=(
+        _model("exact", "the analytic posterior"),
+        _model("biased", "posterior mean shifted by one posterior sd", bias=1.0),
+        _model("overconfident", "posterior sd halved", scale=0.5),
+        _model("flaky", "the analytic posterior, but raises when mean(y) > 1", fail_when=1.0),
+    ),
+)

@@ -1,0 +1,235 @@
+"""Heights of people within countries (the seed's first example).
+
+Generative process (the ``partial`` models share exactly these priors)::
+
+    grand_mean      ~ Normal(mean_location, mean_scale)          # cm
+    between_sd      ~ HalfNormal(between_sd_scale)               # sd of country means
+    country_mean[j] = grand_mean + between_sd * z[j],  z[j] ~ Normal(0, 1)
+    sigma           ~ HalfNormal(within_sd_scale)                # sd within a country
+    height[i]       ~ Normal(country_mean[country[i]], sigma)
+
+with ``n_groups`` countries of ``n_per_group`` people each (seed: 4 x 20, around 176 cm).
+
+Estimands: ``grand_mean``, ``sigma`` and ``country_mean[j]`` for j = 1..n_groups.
+
+Models:
+
+* ``complete`` (Bambi, ``height ~ 1``): one mean for everyone; every country gets the
+  common mean, and its ``sigma`` absorbs the between-country spread. An approximation a
+  user might try: it is not calibrated for country means or ``sigma``.
+* ``none`` (Bambi, ``height ~ 0 + country``): independent country means with a fixed,
+  wide prior ``Normal(mean_location, mean_scale + between_sd_scale)``; its ``grand_mean`` is
+  the average of the country means. Not the generative process.
+* ``partial`` (PyMC, non-centred): exactly the generative process; calibrated.
+* ``partial_centred`` (PyMC, centred ``country_mean ~ Normal(grand_mean, between_sd)``): the
+  same model, so calibrated in theory, kept to measure what centring costs in divergences.
+* ``partial_bambi`` (Bambi, ``height ~ 1 + (1|country)``, non-centred by Bambi): exactly
+  the generative process written as a formula; calibrated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sbc.backends.nutpie import BambiModel, PyMCModel
+from sbc.scenario import Model, Scenario, Setting, Simulation, positive
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else "must be at least 1"
+
+
+SETTINGS = (
+    Setting("n_groups", 4, "number of countries", _at_least_one),
+    Setting("n_per_group", 20, "people per country", _at_least_one),
+    Setting("mean_location", 176.0, "prior mean of the grand mean (cm)"),
+    Setting("mean_scale", 5.0, "prior sd of the grand mean (cm)", positive),
+    Setting("between_sd_scale", 8.0, "half-normal scale of the between-country sd (cm)", positive),
+    Setting("within_sd_scale", 10.0, "half-normal scale of the within-country sd (cm)", positive),
+)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Country membership of every person and the generative hyperparameters."""
+
+    n_groups: int
+    n_per_group: int
+    mean_location: float
+    mean_scale: float
+    between_sd_scale: float
+    within_sd_scale: float
+
+    @property
+    def country(self) -> np.ndarray:
+        """Country index (0-based) of every person, grouped by country."""
+        return np.repeat(np.arange(self.n_groups), self.n_per_group)
+
+    @property
+    def labels(self) -> list[str]:
+        """Country labels, in index order."""
+        return [f"c{j + 1}" for j in range(self.n_groups)]
+
+
+def design(settings: Mapping[str, Any]) -> Design:
+    """Build the design from resolved settings."""
+    return Design(**settings)
+
+
+def estimands(design: Design) -> tuple[str, ...]:
+    """Grand mean, within-country sd and every country's mean."""
+    return ("grand_mean", "sigma", *(f"country_mean[{j + 1}]" for j in range(design.n_groups)))
+
+
+def simulate(design: Design, rng: np.random.Generator) -> Simulation:
+    """Draw the parameters from the prior, then the heights."""
+    grand_mean = rng.normal(design.mean_location, design.mean_scale)
+    between_sd = abs(rng.normal(0.0, design.between_sd_scale))
+    country_mean = grand_mean + between_sd * rng.normal(size=design.n_groups)
+    sigma = abs(rng.normal(0.0, design.within_sd_scale))
+    height = rng.normal(country_mean[design.country], sigma)
+    truth = {"grand_mean": grand_mean, "sigma": sigma}
+    truth |= {f"country_mean[{j + 1}]": m for j, m in enumerate(country_mean)}
+    return Simulation(truth={k: float(v) for k, v in truth.items()}, data={"height": height})
+
+
+def _by_country(
+    design: Design, grand_mean: np.ndarray, country_mean: np.ndarray, sigma: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Estimand draws from ``(chain, draw)`` grand mean and sigma and ``(chain, draw, J)`` means."""
+    out = {"grand_mean": grand_mean, "sigma": sigma}
+    out |= {f"country_mean[{j + 1}]": country_mean[..., j] for j in range(design.n_groups)}
+    return out
+
+
+# ---- PyMC models -----------------------------------------------------------------------
+
+
+def _build_partial(design: Design, example: Mapping[str, np.ndarray], centred: bool = False) -> Any:
+    import pymc as pm
+
+    with pm.Model(coords={"country": design.labels}) as model:
+        height = pm.Data("height", example["height"])
+        grand_mean = pm.Normal("grand_mean", design.mean_location, design.mean_scale)
+        between_sd = pm.HalfNormal("between_sd", design.between_sd_scale)
+        if centred:
+            country_mean = pm.Normal("country_mean", grand_mean, between_sd, dims="country")
+        else:
+            z = pm.Normal("z", 0.0, 1.0, dims="country")
+            country_mean = pm.Deterministic(
+                "country_mean", grand_mean + between_sd * z, dims="country"
+            )
+        sigma = pm.HalfNormal("sigma", design.within_sd_scale)
+        pm.Normal("obs", country_mean[design.country], sigma, observed=height)
+    return model
+
+
+def _build_partial_centred(design: Design, example: Mapping[str, np.ndarray]) -> Any:
+    return _build_partial(design, example, centred=True)
+
+
+def _partial_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str, np.ndarray]:
+    return _by_country(design, draws["grand_mean"], draws["country_mean"], draws["sigma"])
+
+
+# ---- Bambi models ----------------------------------------------------------------------
+
+
+def _frame(design: Design, data: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    country = pd.Categorical.from_codes(design.country, categories=design.labels)
+    return pd.DataFrame({"height": np.asarray(data["height"]), "country": country})
+
+
+def _complete_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str, np.ndarray]:
+    common = draws["Intercept"]
+    return _by_country(
+        design, common, np.repeat(common[..., None], design.n_groups, -1), draws["sigma"]
+    )
+
+
+def _none_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str, np.ndarray]:
+    means = draws["country"]
+    return _by_country(design, means.mean(axis=-1), means, draws["sigma"])
+
+
+def _partial_bambi_estimands(
+    draws: Mapping[str, np.ndarray], design: Design
+) -> dict[str, np.ndarray]:
+    intercept = draws["Intercept"]
+    return _by_country(design, intercept, intercept[..., None] + draws["1|country"], draws["sigma"])
+
+
+def _complete_priors(d: Design) -> dict[str, Any]:
+    return {
+        "Intercept": ("Normal", {"mu": d.mean_location, "sigma": d.mean_scale}),
+        "sigma": ("HalfNormal", {"sigma": d.within_sd_scale + d.between_sd_scale}),
+    }
+
+
+def _none_priors(d: Design) -> dict[str, Any]:
+    return {
+        "country": ("Normal", {"mu": d.mean_location, "sigma": d.mean_scale + d.between_sd_scale}),
+        "sigma": ("HalfNormal", {"sigma": d.within_sd_scale}),
+    }
+
+
+def _partial_priors(d: Design) -> dict[str, Any]:
+    return {
+        "Intercept": ("Normal", {"mu": d.mean_location, "sigma": d.mean_scale}),
+        "1|country": (
+            "Normal",
+            {"mu": 0.0, "sigma": ("HalfNormal", {"sigma": d.between_sd_scale})},
+        ),
+        "sigma": ("HalfNormal", {"sigma": d.within_sd_scale}),
+    }
+
+
+def _bambi(formula: str, priors: Any) -> BambiModel:
+    return BambiModel(formula=formula, frame=_frame, response="height", priors=priors)
+
+
+SCENARIO = Scenario(
+    name="heights",
+    description="heights of people within countries (normal, two levels)",
+    settings=SETTINGS,
+    design=design,
+    simulate=simulate,
+    estimands=estimands,
+    models=(
+        Model(
+            "complete",
+            "one mean for everyone (Bambi: height ~ 1)",
+            _bambi("height ~ 1", _complete_priors),
+            _complete_estimands,
+        ),
+        Model(
+            "none",
+            "independent country means, fixed prior (Bambi: height ~ 0 + country)",
+            _bambi("height ~ 0 + country", _none_priors),
+            _none_estimands,
+        ),
+        Model(
+            "partial",
+            "country means from a learned prior, non-centred (PyMC)",
+            PyMCModel(_build_partial, data=("height",)),
+            _partial_estimands,
+        ),
+        Model(
+            "partial_centred",
+            "as partial, centred parameterisation (PyMC)",
+            PyMCModel(_build_partial_centred, data=("height",)),
+            _partial_estimands,
+        ),
+        Model(
+            "partial_bambi",
+            "as partial, as a formula (Bambi: height ~ 1 + (1|country))",
+            _bambi("height ~ 1 + (1|country)", _partial_priors),
+            _partial_bambi_estimands,
+        ),
+    ),
+)

@@ -1,0 +1,127 @@
+"""End-to-end runs on the exact conjugate backend (milliseconds per fit)."""
+
+import json
+
+import pandas as pd
+import pytest
+
+import scenarios
+from sbc.backends import Sampling
+from sbc.calibration import summary
+from sbc.fitting import COLUMNS, TIMING_COLUMNS
+from sbc.runner import run
+from sbc.store import RunStore, StoreError
+
+CONJUGATE = scenarios.get("conjugate")
+SETTINGS = CONJUGATE.defaults
+SAMPLING = Sampling(chains=2, draws=100)
+
+
+def _run(out, models=("exact",), n=40, jobs=1, seed=7, **kwargs):
+    return run(
+        CONJUGATE, SETTINGS, list(models), n, out, seed=seed, sampling=SAMPLING, jobs=jobs, **kwargs
+    )
+
+
+def _comparable(frame):
+    return frame.drop(columns=list(TIMING_COLUMNS)).reset_index(drop=True)
+
+
+def test_results_table_has_the_documented_columns(tmp_path):
+    """One row per (simulation, model, estimand), with every documented column."""
+    results = _run(tmp_path, models=("exact", "biased"), n=5)
+    assert list(results.columns) == list(COLUMNS)
+    assert len(results) == 5 * 2 * 1
+    assert (results["max_rank"] == 2 * 100).all()  # independent draws: no thinning
+    assert set(json.loads((tmp_path / "run.json").read_text())) >= {"identity", "versions"}
+
+
+def test_exact_posterior_gives_uniform_ranks_and_biased_one_is_flagged(tmp_path):
+    """End to end, the exact backend passes uniformity and the distorted ones fail it."""
+    results = _run(tmp_path, models=("exact", "biased", "overconfident"), n=300, seed=11)
+    table = summary(results).set_index("model")
+    assert table.loc["exact", "p_uniform"] > 0.01
+    assert abs(table.loc["exact", "coverage90"] - 0.9) < 0.06
+    assert table.loc["biased", "p_uniform"] < 1e-4
+    assert table.loc["overconfident", "p_uniform"] < 1e-4
+
+
+def test_results_do_not_depend_on_jobs(tmp_path):
+    """--jobs 1 and --jobs 2 give identical tables (apart from timings)."""
+    one = _run(tmp_path / "one", models=("exact", "biased"), jobs=1)
+    two = _run(tmp_path / "two", models=("exact", "biased"), jobs=2)
+    pd.testing.assert_frame_equal(_comparable(one), _comparable(two))
+
+
+def test_results_of_a_model_do_not_depend_on_the_other_models(tmp_path):
+    """A model's rows are the same whether or not other models run beside it."""
+    alone = _run(tmp_path / "alone", models=("biased",))
+    together = _run(tmp_path / "together", models=("exact", "biased"))
+    together = together[together["model"] == "biased"]
+    pd.testing.assert_frame_equal(_comparable(alone), _comparable(together))
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
+    """A run stopped part-way keeps its finished simulations and resumes to the same table."""
+    whole = _run(tmp_path / "whole")
+    calls = {"n": 0}
+    original = RunStore.write_part
+
+    def write_then_stop(self, frame):
+        original(self, frame)
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunStore, "write_part", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "resumed")
+    monkeypatch.undo()
+    assert len(RunStore(tmp_path / "resumed").finished()) == 15
+    resumed = _run(tmp_path / "resumed", jobs=2)
+    pd.testing.assert_frame_equal(_comparable(whole), _comparable(resumed))
+
+
+def test_resume_computes_only_missing_simulations(tmp_path, monkeypatch):
+    """Re-running a finished run fits nothing; extending it fits only the new simulations."""
+    _run(tmp_path, n=10)
+    fitted = []
+    import sbc.runner
+
+    monkeypatch.setattr(
+        sbc.runner,
+        "run_task",
+        lambda task: fitted.append(task.simulation) or sbc.fitting.run_task(task),
+    )
+    _run(tmp_path, n=10)
+    assert fitted == []
+    results = _run(tmp_path, n=14)
+    assert fitted == [10, 11, 12, 13]
+    assert sorted(results["simulation"].unique()) == list(range(14))
+
+
+def test_folder_with_another_run_is_refused(tmp_path):
+    """Resuming into a folder that holds a run with other settings is an error, not a mix."""
+    _run(tmp_path, n=3)
+    with pytest.raises(StoreError, match="other seed"):
+        _run(tmp_path, n=3, seed=8)
+
+
+def test_a_fit_that_raises_is_recorded_and_the_run_goes_on(tmp_path):
+    """Failing fits keep their error text; other simulations and models are unaffected."""
+    results = _run(tmp_path, models=("flaky", "exact"), n=60)
+    flaky = results[results["model"] == "flaky"]
+    failed = flaky[flaky["error"].notna()]
+    assert 0 < len(failed) < len(flaky)
+    assert failed["error"].str.contains("RuntimeError: deliberate failure").all()
+    assert failed["rank"].isna().all() and failed["true_value"].notna().all()
+    assert results.loc[results["model"] == "exact", "error"].isna().all()
+    assert summary(results).set_index("model").loc["flaky", "errors"] == len(failed)
+
+
+def test_fixed_thinning_is_recorded_and_sets_max_rank(tmp_path):
+    """A fixed thinning factor keeps every k-th draw of each chain: L = chains * draws / k."""
+    results = _run(tmp_path, n=3, thin=10)
+    assert (results["thin"] == 10).all()
+    assert (results["max_rank"] == 2 * 10).all()
+    assert json.loads((tmp_path / "run.json").read_text())["identity"]["thin"] == 10
