@@ -97,9 +97,8 @@ def main() -> None:
     print(f"  share outside the sampler:          {1 - sampler_s / wall_s:8.1%}")
     print(f"peer: pymc.sample per fit:            {peer_per_fit:8.3f} s  ({args.peer_fits} fits)")
     print(f"ratio pymc.sample / sbc per sim:      {peer_per_fit / per_sim:8.1f} x")
-    print(
-        f"simulations before compile pays off:  {compile_s / max(peer_per_fit - per_sim, 1e-9):8.1f}"
-    )
+    break_even = compile_s / max(peer_per_fit - per_sim, 1e-9)
+    print(f"simulations before compile pays off:  {break_even:8.1f}")
 
 
 if __name__ == "__main__":
