@@ -34,7 +34,6 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
         (see :func:`sbc.stats.uniformity.uniformity_pvalue`), ``coverage50`` and
         ``coverage90`` (share of true values inside central posterior intervals),
         ``bias`` and ``rmse`` of the posterior mean.
-
     """
     rows = []
     for (model, estimand), group in results.groupby(["model", "estimand"], sort=False):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from sbc import seeding
 from sbc.backends import Fitter, Sampling
-from sbc.scenario import Model, Scenario
+from sbc.scenario import Model, Scenario, Simulation
 from sbc.stats.posterior import QUANTILES, fit_diagnostics, quantile_column, summarize
 from sbc.stats.ranks import fractional_rank, rank_statistic, thin, thinning_factor
 
@@ -71,7 +71,6 @@ class Task:
         Sampler settings.
     thin : int or None
         Fixed thinning factor, or ``None`` for one from the effective sample size.
-
     """
 
     scenario: str
@@ -92,6 +91,17 @@ def compiled(scenario: Scenario, settings: Mapping[str, Any], model: Model, desi
     return _COMPILED[key]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """One simulated data set with the scenario context every model's fit needs."""
+
+    scenario: Scenario
+    settings: Mapping[str, Any]
+    design: Any
+    estimands: tuple[str, ...]
+    simulation: Simulation
+
+
 def run_task(task: Task) -> pd.DataFrame:
     """Simulate data set ``task.simulation`` and fit every model to it.
 
@@ -105,61 +115,44 @@ def run_task(task: Task) -> pd.DataFrame:
     pandas.DataFrame
         One row per (model, estimand) with the columns in :data:`COLUMNS`. A model whose
         compilation or fit raised gets rows with the error text and no statistics.
-
     """
     from scenarios import get
 
     scenario = get(task.scenario)
     settings = dict(task.settings)
     design = scenario.design(settings)
-    simulation = scenario.simulate(design, seeding.data_rng(task.seed, task.simulation))
-    names = scenario.estimands(design)
-    frames = [
-        fit_model(
-            scenario,
-            settings,
-            scenario.model(name),
-            design,
-            simulation.truth,
-            simulation.data,
-            names,
-            task,
-        )
-        for name in task.models
-    ]
+    prepared = Prepared(
+        scenario=scenario,
+        settings=settings,
+        design=design,
+        estimands=scenario.estimands(design),
+        simulation=scenario.simulate(design, seeding.data_rng(task.seed, task.simulation)),
+    )
+    frames = [fit_model(prepared, scenario.model(name), task) for name in task.models]
     return pd.concat(frames, ignore_index=True)
 
 
-def fit_model(
-    scenario: Scenario,
-    settings: Mapping[str, Any],
-    model: Model,
-    design: Any,
-    truth: Mapping[str, float],
-    data: Mapping[str, np.ndarray],
-    estimands: Sequence[str],
-    task: Task,
-) -> pd.DataFrame:
+def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
     """Fit one model to one data set; capture its warnings and, if it raises, its error."""
     rng = seeding.model_rng(task.seed, task.simulation, model.name)
     sampler_seed = int(rng.integers(2**32))
+    truth = [float(prepared.simulation.truth[e]) for e in prepared.estimands]
     base = {
         "simulation": task.simulation,
         "model": model.name,
-        "estimand": list(estimands),
-        "true_value": [float(truth[e]) for e in estimands],
+        "estimand": list(prepared.estimands),
+        "true_value": truth,
     }
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fitter = compiled(scenario, settings, model, design)
+            fitter = compiled(prepared.scenario, prepared.settings, model, prepared.design)
             start = time.perf_counter()
-            posterior = fitter.fit(data, sampler_seed, task.sampling)
+            posterior = fitter.fit(prepared.simulation.data, sampler_seed, task.sampling)
             seconds = time.perf_counter() - start
-            stats = _statistics(
-                model, posterior.draws, design, base["true_value"], estimands, task.thin, rng
-            )
+            derived = model.estimands(posterior.draws, prepared.design)
+            stats = _statistics(derived, posterior.draws, truth, prepared.estimands, task.thin, rng)
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
             return _frame(
@@ -183,19 +176,17 @@ def fit_model(
 
 
 def _statistics(
-    model: Model,
+    derived: Mapping[str, np.ndarray],
     draws: Mapping[str, np.ndarray],
-    design: Any,
     truth: Sequence[float],
     estimands: Sequence[str],
     fixed_thin: int | None,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
-    """Ranks, summaries and diagnostics of one fit."""
-    derived = model.estimands(draws, design)
+    """Ranks, summaries and diagnostics of one fit from its estimand and raw draws."""
     missing = [e for e in estimands if e not in derived]
     if missing:
-        raise KeyError(f"model {model.name} yields no draws for estimand(s) {', '.join(missing)}")
+        raise KeyError(f"the model yields no draws for estimand(s) {', '.join(missing)}")
     stacked = np.stack([np.asarray(derived[e], dtype=float) for e in estimands])  # (k, chain, draw)
     factor = fixed_thin if fixed_thin is not None else thinning_factor(stacked)
     thinned = thin(stacked, factor)

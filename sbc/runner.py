@@ -71,7 +71,6 @@ def run(
     -------
     pandas.DataFrame
         One row per (simulation, model, estimand); see :data:`sbc.fitting.COLUMNS`.
-
     """
     store = RunStore(out)
     identity = {

@@ -47,7 +47,6 @@ class Setting:
         One line shown by ``sbc list``.
     check : callable, optional
         ``check(value)`` returns an error message, or ``None`` when the value is valid.
-
     """
 
     name: str
@@ -98,7 +97,6 @@ class Simulation:
         True value of every estimand.
     data : mapping of str to ndarray
         Observed data, by the names the models' data containers use.
-
     """
 
     truth: Mapping[str, float]
@@ -126,7 +124,6 @@ class Model:
         Compiles the model once for a design and refits it on new data.
     estimands : EstimandFunction
         Derives every scenario estimand from the posterior draws.
-
     """
 
     name: str
@@ -155,7 +152,6 @@ class Scenario:
         ``estimands(design) -> tuple of str``: the estimand names, in report order.
     models : tuple of Model
         The models to check.
-
     """
 
     name: str
@@ -187,7 +183,6 @@ class Scenario:
         ------
         SettingError
             For an unknown key or an impossible value.
-
         """
         by_name = {s.name: s for s in self.settings}
         values = self.defaults

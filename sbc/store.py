@@ -64,7 +64,6 @@ class RunStore:
     ----------
     out : path
         Output folder; created if missing.
-
     """
 
     def __init__(self, out: str | os.PathLike[str]) -> None:
@@ -89,7 +88,6 @@ class RunStore:
         ------
         StoreError
             If the folder holds a different run or its ``run.json`` is unreadable.
-
         """
         identity = json.loads(json.dumps(identity))
         if self.run_file.exists():
@@ -134,7 +132,6 @@ class RunStore:
         -------
         pandas.DataFrame
             Rows sorted by simulation, then in each simulation's model and estimand order.
-
         """
         done = sorted(i for i in self.finished() if i < simulations)
         frames = []

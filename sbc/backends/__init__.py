@@ -34,7 +34,6 @@ class Sampling:
         NUTS target acceptance rate. The default 0.95 is measured, not habit: on the
         heights ``partial`` model (4 x 20, 100 simulations) 0.8 left divergences in 58% of
         fits and 0.95 in 6%, for 1.6 times the sampling time.
-
     """
 
     chains: int = 2
@@ -53,7 +52,6 @@ class Posterior:
         Posterior draws by variable, each of shape ``(chain, draw, *shape)``.
     divergences : int
         Number of divergent transitions after warm-up.
-
     """
 
     draws: Mapping[str, np.ndarray]

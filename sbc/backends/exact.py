@@ -36,7 +36,6 @@ def normal_posterior(
     Returns
     -------
     mean, sd : float
-
     """
     precision = 1.0 / prior_sd**2 + y.size / sigma**2
     mean = (prior_mean / prior_sd**2 + y.sum() / sigma**2) / precision
@@ -57,7 +56,6 @@ class ExactNormal:
         Deliberate distortion of the posterior (0 and 1 leave it exact).
     fail_when : float or None
         Raise instead of fitting when the data mean exceeds this (to test error capture).
-
     """
 
     prior_mean: float | None = None

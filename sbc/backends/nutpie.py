@@ -34,7 +34,6 @@ class NutpieFitter:
         The compiled model.
     containers : mapping of str to str
         Data-set key -> name of the shared variable it fills.
-
     """
 
     compiled: Any
@@ -82,7 +81,6 @@ class PyMCModel:
         as ``pm.Data(key, example[key])`` so that it can be refilled.
     data : tuple of str
         Keys of the simulated data that fill the data containers of the same name.
-
     """
 
     build: Callable[[Any, Mapping[str, np.ndarray]], Any]
@@ -117,7 +115,6 @@ class BambiModel:
         Bambi family name.
     link : str or None
         Link function; ``None`` uses the family's default.
-
     """
 
     formula: str

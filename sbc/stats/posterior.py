@@ -29,7 +29,6 @@ def summarize(draws: np.ndarray) -> dict[str, np.ndarray]:
     -------
     dict of str to ndarray of shape (k,)
         ``post_mean``, ``post_sd`` and one entry per quantile (see :func:`quantile_column`).
-
     """
     draws = np.asarray(draws, dtype=float)
     out = {"post_mean": draws.mean(axis=-1), "post_sd": draws.std(axis=-1, ddof=1)}
@@ -56,7 +55,6 @@ def fit_diagnostics(draws: Mapping[str, np.ndarray]) -> dict[str, float]:
     -------
     dict
         ``max_rhat`` and ``min_ess_bulk``; NaN where undefined (e.g. constant draws).
-
     """
     stacked = np.concatenate([_by_quantity(v) for v in draws.values()], axis=0)
     with warnings.catch_warnings(), np.errstate(all="ignore"):

@@ -29,7 +29,6 @@ def thinning_factor(draws: np.ndarray) -> int:
     -------
     int
         Keep every ``factor``-th draw of each chain.
-
     """
     draws = np.asarray(draws, dtype=float)
     if draws.shape[-1] < 4:
@@ -61,7 +60,6 @@ def thin(draws: np.ndarray, factor: int) -> np.ndarray:
     -------
     ndarray of shape (..., L)
         ``L = chain * ceil(draw / factor)`` pooled draws.
-
     """
     if factor < 1:
         raise ValueError(f"thinning factor must be at least 1, got {factor}")
@@ -85,7 +83,6 @@ def rank_statistic(truth: np.ndarray, draws: np.ndarray, rng: np.random.Generato
     -------
     ndarray of int, shape (k,)
         Ranks in ``0..L``.
-
     """
     truth = np.asarray(truth, dtype=float)[:, None]
     draws = np.asarray(draws, dtype=float)
@@ -112,7 +109,6 @@ def fractional_rank(rank: np.ndarray, max_rank: np.ndarray, rng: np.random.Gener
     Returns
     -------
     ndarray of float in [0, 1]
-
     """
     rank = np.asarray(rank, dtype=float)
     return (rank + rng.uniform(size=rank.shape)) / (np.asarray(max_rank, dtype=float) + 1.0)

@@ -23,7 +23,6 @@ def uniformity_pvalue(pit: np.ndarray) -> float:
     -------
     float
         The p-value; NaN for fewer than two values.
-
     """
     pit = np.asarray(pit, dtype=float)
     pit = pit[np.isfinite(pit)]
