@@ -1,25 +1,77 @@
-"""Calibration summary of a results table: one row per (model, estimand)."""
+"""Calibration tables of a results table: per (model, estimand), and a verdict per model.
+
+This is the pandas layer over the pure functions of :mod:`sbc.stats`; it does no I/O and
+no plotting.
+"""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
 
-from sbc.stats.uniformity import uniformity_pvalue
+from sbc.stats.coverage import LEVELS, binomial_interval, contraction, covered, z_scores
+from sbc.stats.posterior import quantile_column
+from sbc.stats.uniformity import ecdf_pvalue, histogram_test, holm, uniformity_pvalue
 
 ALPHA = 0.01
-"""Significance level at which a uniformity p-value is flagged in summaries."""
+"""Family-wise level at which a model's ranks are declared non-uniform (Holm over estimands)."""
+
+RHAT_MAX = 1.01
+"""A fit with a larger rank-normalised R-hat counts as unhealthy."""
 
 
-def _covered(group: pd.DataFrame, level: int) -> float:
-    lo = {50: "q25", 80: "q10", 90: "q5", 95: "q2.5"}[level]
-    hi = {50: "q75", 80: "q90", 90: "q95", 95: "q97.5"}[level]
-    inside = (group[lo] <= group["true_value"]) & (group["true_value"] <= group[hi])
-    return float(inside.mean())
+def interval_columns(level: float) -> tuple[str, str]:
+    """Quantile columns bounding the central interval of ``level``, e.g. 0.9 -> q5, q95."""
+    tail = (1 - level) / 2
+    return quantile_column(round(tail, 6)), quantile_column(round(1 - tail, 6))
 
 
-def summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, estimand): fits, errors, divergences, rank uniformity, coverage, error.
+def estimand_group(estimand: str) -> str:
+    """Group of an estimand: its name without an index, ``country_mean[3]`` -> ``country_mean``."""
+    return re.sub(r"\[.*\]$", "", estimand)
+
+
+def ok_fits(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows of fits that did not raise."""
+    return results[results["error"].isna()]
+
+
+def _estimand_row(group: pd.DataFrame) -> dict[str, float]:
+    ok = ok_fits(group)
+    truth = ok["true_value"].to_numpy(float)
+    pit = ok["pit"].to_numpy(float)
+    err = ok["post_mean"].to_numpy(float) - truth
+    z = z_scores(ok["post_mean"].to_numpy(float), ok["post_sd"].to_numpy(float), truth)
+    prior_sd = float(truth.std(ddof=1)) if truth.size > 1 else np.nan
+    lo90, hi90 = interval_columns(0.9)
+    row = {
+        "fits": len(ok),
+        "errors": int(group["error"].notna().sum()),
+        "divergent_share": float((ok["divergences"] > 0).mean()) if len(ok) else np.nan,
+        "p_ecdf": ecdf_pvalue(pit),
+        "p_pot": uniformity_pvalue(pit),
+        "p_chi2": histogram_test(pit)[1],
+    }
+    for level in LEVELS:
+        lo, hi = interval_columns(level)
+        hits = covered(ok[lo], ok[hi], truth)
+        row[f"coverage{round(100 * level)}"] = float(hits.mean()) if len(ok) else np.nan
+    row |= {
+        "z_mean": float(np.mean(z)) if len(ok) else np.nan,
+        "z_sd": float(np.std(z, ddof=1)) if len(ok) > 1 else np.nan,
+        "contraction": contraction(ok["post_sd"].to_numpy(float), truth),
+        "bias": float(err.mean()) if len(ok) else np.nan,
+        "rmse": float(np.sqrt(np.mean(err**2))) if len(ok) else np.nan,
+        "width90": float((ok[hi90] - ok[lo90]).mean()) if len(ok) else np.nan,
+        "prior_sd": prior_sd,
+    }
+    return row
+
+
+def estimand_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Calibration statistics per (model, estimand).
 
     Parameters
     ----------
@@ -29,28 +81,170 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``model``, ``estimand``, ``fits`` (successful), ``errors``,
-        ``divergent_share`` (share of fits with at least one divergence), ``p_uniform``
-        (see :func:`sbc.stats.uniformity.uniformity_pvalue`), ``coverage50`` and
-        ``coverage90`` (share of true values inside central posterior intervals),
-        ``bias`` and ``rmse`` of the posterior mean.
+        One row per (model, estimand), in the order they appear in ``results``, with:
+        ``fits`` and ``errors``; ``divergent_share`` (share of fits with a divergence);
+        rank uniformity p-values ``p_ecdf`` (simultaneous ECDF test), ``p_pot``
+        (arviz-stats' ``pot_c``), ``p_chi2`` (rank histogram) and ``p_holm`` (``p_ecdf``
+        Holm-adjusted over the model's estimands); ``coverage50/80/90/95`` of central
+        intervals; ``z_mean`` and ``z_sd`` of z-scores; posterior ``contraction``; ``bias``,
+        ``rmse`` and mean 90% interval width ``width90`` of the posterior; ``prior_sd``, the
+        sd of the true values.
     """
     rows = []
     for (model, estimand), group in results.groupby(["model", "estimand"], sort=False):
-        ok = group[group["error"].isna()]
-        err = ok["post_mean"] - ok["true_value"]
+        rows.append({"model": model, "estimand": estimand, **_estimand_row(group)})
+    table = pd.DataFrame(rows)
+    table["p_holm"] = np.nan
+    for _, index in table.groupby("model", sort=False).groups.items():
+        table.loc[index, "p_holm"] = holm(table.loc[index, "p_ecdf"].to_numpy(float))
+    return table
+
+
+def model_table(
+    results: pd.DataFrame, estimands: pd.DataFrame | None = None, ess_min: float = 400.0
+) -> pd.DataFrame:
+    """Verdict per model (pooling level), to compare models at a glance.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        A results table.
+    estimands : pandas.DataFrame, optional
+        Its :func:`estimand_table`, if already computed.
+    ess_min : float
+        A fit whose smallest bulk ESS is below this counts as low-ESS.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model: ``calibrated`` (no estimand's Holm-adjusted ECDF p-value below
+        :data:`ALPHA`), ``worst`` (up to three estimands with the smallest adjusted p),
+        ``min_p_holm``, ``coverage90`` (mean over estimands) and ``coverage90_min``,
+        ``rel_rmse`` and ``rel_width90`` (RMSE and 90% width over the prior sd, averaged over
+        estimands: unit-free, 1 means no better than the prior), and sampler health per fit:
+        ``fits``, ``error_share``, ``divergent_share``, ``rhat_share`` (R-hat above
+        :data:`RHAT_MAX`), ``low_ess_share``, ``median_fit_seconds``.
+    """
+    if estimands is None:
+        estimands = estimand_table(results)
+    rows = []
+    for model, table in estimands.groupby("model", sort=False):
+        fits = results[results["model"] == model].drop_duplicates("simulation")
+        ok = ok_fits(fits)
+        worst = table.nsmallest(3, "p_holm")
+        worst = worst[worst["p_holm"] < ALPHA]
+        tested = table["p_holm"].notna().any()
         rows.append(
             {
                 "model": model,
-                "estimand": estimand,
-                "fits": len(ok),
-                "errors": int(group["error"].notna().sum()),
+                "calibrated": bool(tested and (table["p_holm"] >= ALPHA).all()),
+                "worst": ", ".join(
+                    f"{e} (p={p:.2g})"
+                    for e, p in zip(worst["estimand"], worst["p_holm"], strict=True)
+                ),
+                "min_p_holm": float(table["p_holm"].min()),
+                "coverage90": float(table["coverage90"].mean()),
+                "coverage90_min": float(table["coverage90"].min()),
+                "rel_rmse": float((table["rmse"] / table["prior_sd"]).mean()),
+                "rel_width90": float((table["width90"] / table["prior_sd"]).mean()),
+                "fits": len(fits),
+                "error_share": float(fits["error"].notna().mean()),
                 "divergent_share": float((ok["divergences"] > 0).mean()) if len(ok) else np.nan,
-                "p_uniform": uniformity_pvalue(ok["pit"].to_numpy(dtype=float)),
-                "coverage50": _covered(ok, 50) if len(ok) else np.nan,
-                "coverage90": _covered(ok, 90) if len(ok) else np.nan,
-                "bias": float(err.mean()) if len(ok) else np.nan,
-                "rmse": float(np.sqrt((err**2).mean())) if len(ok) else np.nan,
+                "rhat_share": float((ok["max_rhat"] > RHAT_MAX).mean()) if len(ok) else np.nan,
+                "low_ess_share": float((ok["min_ess_bulk"] < ess_min).mean())
+                if len(ok)
+                else np.nan,
+                "median_fit_seconds": float(fits["fit_seconds"].median()),
             }
         )
     return pd.DataFrame(rows)
+
+
+def coverage_curve(group: pd.DataFrame, prob: float = 0.95) -> pd.DataFrame:
+    """Empirical coverage at every nominal level, with an exact binomial interval.
+
+    Parameters
+    ----------
+    group : pandas.DataFrame
+        Results rows of one (model, estimand) or several pooled.
+    prob : float
+        Confidence level of the binomial intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``level``, ``coverage``, ``lower``, ``upper``, ``n``.
+    """
+    ok = ok_fits(group)
+    rows = []
+    for level in LEVELS:
+        lo, hi = interval_columns(level)
+        hits = int(covered(ok[lo], ok[hi], ok["true_value"]).sum())
+        low, up = binomial_interval(hits, len(ok), prob)
+        rows.append(
+            {
+                "level": level,
+                "coverage": hits / len(ok) if len(ok) else np.nan,
+                "lower": low,
+                "upper": up,
+                "n": len(ok),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def estimand_groups(results: pd.DataFrame) -> dict[str, list[str]]:
+    """Estimands by group (``country_mean`` -> ``country_mean[1]``, ...), in table order."""
+    groups: dict[str, list[str]] = {}
+    for estimand in results["estimand"].unique():
+        groups.setdefault(estimand_group(estimand), []).append(estimand)
+    return groups
+
+
+def panel_data(results: pd.DataFrame, model: str, estimands: list[str], prob: float = 0.99) -> dict:
+    """Everything the report draws for one model and one group of estimands.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        A results table.
+    model : str
+        The model.
+    estimands : list of str
+        The estimands of one group.
+    prob : float
+        Level of the simultaneous ECDF band and of the histogram band.
+
+    Returns
+    -------
+    dict
+        ``ecdf``: per estimand the ECDF band dict of :func:`sbc.stats.uniformity.ecdf_band`;
+        ``hist``: per estimand the rank-histogram counts, with ``hist_band`` (lower, upper)
+        the central ``prob`` binomial range of one bin's count under uniformity;
+        ``coverage``: :func:`coverage_curve` of the pooled group; ``estimates``: per estimand
+        arrays ``truth``, ``mean``, ``lower`` and ``upper`` (90% interval).
+    """
+    from scipy import stats
+
+    from sbc.stats.uniformity import ecdf_band, histogram_bins
+
+    rows = ok_fits(results[(results["model"] == model) & results["estimand"].isin(estimands)])
+    lo90, hi90 = interval_columns(0.9)
+    out: dict = {"ecdf": {}, "hist": {}, "estimates": {}}
+    n = int(rows.groupby("estimand").size().max()) if len(rows) else 0
+    bins = histogram_bins(n)
+    for estimand in estimands:
+        group = rows[rows["estimand"] == estimand]
+        pit = group["pit"].to_numpy(float)
+        if pit.size >= 2:
+            out["ecdf"][estimand] = ecdf_band(pit, prob)
+        out["hist"][estimand] = histogram_test(pit, bins)[0]
+        out["estimates"][estimand] = {
+            "truth": group["true_value"].to_numpy(float),
+            "mean": group["post_mean"].to_numpy(float),
+            "lower": group[lo90].to_numpy(float),
+            "upper": group[hi90].to_numpy(float),
+        }
+    out["hist_band"] = tuple(stats.binom.ppf([(1 - prob) / 2, (1 + prob) / 2], n, 1 / bins))
+    out["coverage"] = coverage_curve(rows)
+    return out

@@ -1,4 +1,4 @@
-"""Command line: ``sbc run``, ``sbc list`` and ``sbc summary``."""
+"""Command line: ``sbc run``, ``sbc list``, ``sbc summary`` and ``sbc report``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pandas as pd
 
 import scenarios
 from sbc.backends import Sampling
-from sbc.calibration import ALPHA, summary
+from sbc.calibration import ALPHA, estimand_table, model_table
+from sbc.report.html import write_report
 from sbc.scenario import SettingError
 from sbc.store import RunStore, StoreError
 
@@ -76,10 +77,12 @@ def _parser() -> _Parser:
         default=None,
         help="thinning factor before ranking, or 'ess' (default): from the ESS",
     )
-    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or printed summary")
     commands.add_parser("list", help="show scenarios, models and settings with defaults")
     show = commands.add_parser("summary", help="print the calibration summary of a run folder")
     show.add_argument("out", type=Path)
+    report = commands.add_parser("report", help="(re)write DIR/report.html from stored results")
+    report.add_argument("out", type=Path)
     return parser
 
 
@@ -93,15 +96,43 @@ def _overrides(pairs: Sequence[str]) -> dict[str, str]:
     return values
 
 
-def _print_summary(table: pd.DataFrame) -> None:
+def _print_summary(results: pd.DataFrame) -> None:
+    estimands = estimand_table(results)
+    models = model_table(results, estimands)
+    columns = [
+        "model",
+        "estimand",
+        "fits",
+        "errors",
+        "divergent_share",
+        "p_ecdf",
+        "p_holm",
+        "coverage90",
+        "bias",
+        "rmse",
+    ]
+    verdict = [
+        "model",
+        "calibrated",
+        "worst",
+        "coverage90",
+        "rel_rmse",
+        "divergent_share",
+        "error_share",
+    ]
     with pd.option_context(
-        "display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3g}".format
+        "display.width",
+        200,
+        "display.max_rows",
+        500,
+        "display.max_colwidth",
+        80,
+        "display.float_format",
+        "{:.3g}".format,
     ):
-        print(table.to_string(index=False))
-    flagged = table[table["p_uniform"] < ALPHA]
-    print(
-        f"\n{len(flagged)} of {len(table)} (model, estimand) pairs fail uniformity at p < {ALPHA}"
-    )
+        print(estimands[columns].to_string(index=False))
+        print(f"\nverdict (Holm-adjusted simultaneous ECDF test at family-wise level {ALPHA}):")
+        print(models[verdict].to_string(index=False))
 
 
 def _sampling(args: argparse.Namespace) -> Sampling:
@@ -146,11 +177,11 @@ def _run(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         raise SystemExit(130) from None
-    table = summary(results)
-    table.to_csv(out / "summary.csv", index=False)
+    estimand_table(results).to_csv(out / "summary.csv", index=False)
+    report = write_report(out)
     if not args.quiet:
-        _print_summary(table)
-        print(f"\nresults: {out / 'results.parquet'}  summary: {out / 'summary.csv'}")
+        _print_summary(results)
+        print(f"\nresults: {out / 'results.parquet'}\nreport:  {report}")
 
 
 def _list() -> None:
@@ -166,14 +197,11 @@ def _list() -> None:
 
 
 def _summary(out: Path) -> None:
-    store = RunStore(out)
-    if not store.results_file.exists():
-        raise UsageError(f"no results in {out} (expected {store.results_file})")
-    try:
-        results = pd.read_parquet(store.results_file)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read {store.results_file}: {exc}") from None
-    _print_summary(summary(results))
+    _print_summary(RunStore(out).results())
+
+
+def _report(out: Path) -> None:
+    print(write_report(out))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run(args)
         elif args.command == "list":
             _list()
+        elif args.command == "report":
+            _report(args.out)
         else:
             _summary(args.out)
     except (UsageError, SettingError, StoreError) as exc:

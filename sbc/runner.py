@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -88,6 +89,7 @@ def run(
         for i in range(simulations)
         if i not in done
     ]
+    start = time.perf_counter()
     bar = tqdm(
         total=simulations,
         initial=simulations - len(tasks),
@@ -102,6 +104,7 @@ def run(
             bar.update()
     finally:
         bar.close()
+        store.add_wall_seconds(time.perf_counter() - start)
     return store.collect(simulations)
 
 

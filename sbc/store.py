@@ -90,11 +90,10 @@ class RunStore:
             If the folder holds a different run or its ``run.json`` is unreadable.
         """
         identity = json.loads(json.dumps(identity))
+        wall_seconds = 0.0
         if self.run_file.exists():
-            try:
-                previous = json.loads(self.run_file.read_text())["identity"]
-            except (OSError, ValueError, KeyError) as exc:
-                raise StoreError(f"cannot read {self.run_file}: {exc}") from None
+            record = self.record()
+            previous, wall_seconds = record["identity"], record.get("wall_seconds", 0.0)
             if previous != identity:
                 changed = sorted(
                     k
@@ -109,8 +108,48 @@ class RunStore:
             self.parts.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create output folder {self.out}: {exc.strerror}") from None
-        record = {"identity": identity, **extra}
-        _write_atomic(self.run_file, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
+        self._write_record({"identity": identity, **extra, "wall_seconds": wall_seconds})
+
+    def record(self) -> dict[str, Any]:
+        """The run's ``run.json``.
+
+        Raises
+        ------
+        StoreError
+            If it is missing or unreadable.
+        """
+        try:
+            record = json.loads(self.run_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read {self.run_file}: {exc}") from None
+        if not isinstance(record, dict) or "identity" not in record:
+            raise StoreError(f"{self.run_file} is not an sbc run record")
+        return record
+
+    def add_wall_seconds(self, seconds: float) -> None:
+        """Add the wall time of one invocation to the run's total in ``run.json``."""
+        record = self.record()
+        record["wall_seconds"] = record.get("wall_seconds", 0.0) + seconds
+        self._write_record(record)
+
+    def _write_record(self, record: Mapping[str, Any]) -> None:
+        text = json.dumps(record, indent=2) + "\n"
+        _write_atomic(self.run_file, lambda p: p.write_text(text))
+
+    def results(self) -> pd.DataFrame:
+        """The run's ``results.parquet``.
+
+        Raises
+        ------
+        StoreError
+            If it is missing or unreadable.
+        """
+        if not self.results_file.exists():
+            raise StoreError(f"no results in {self.out} (expected {self.results_file})")
+        try:
+            return pd.read_parquet(self.results_file)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read {self.results_file}: {exc}") from None
 
     def part_file(self, simulation: int) -> Path:
         """Path of simulation ``simulation``'s part."""

@@ -22,6 +22,7 @@ from sbc.cli import main
         (["run", "conjugate", "--thin", "0"], "must be at least 1"),
         (["frobnicate"], "invalid choice"),
         (["summary", "/nonexistent/run"], "no results in /nonexistent/run"),
+        (["report", "/nonexistent/run"], "no results in /nonexistent/run"),
     ],
 )
 def test_bad_input_gives_one_line_error_and_exit_2(argv, message, capsys, tmp_path):

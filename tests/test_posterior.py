@@ -4,7 +4,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sbc.stats.posterior import QUANTILES, fit_diagnostics, quantile_column, summarize
-from sbc.stats.uniformity import uniformity_pvalue
 
 
 def test_quantile_columns_are_named_in_percent():
@@ -35,23 +34,3 @@ def test_diagnostics_flag_chains_that_disagree():
     rng = np.random.default_rng(1)
     draws = rng.normal(size=(2, 500)) + np.array([[0.0], [3.0]])
     assert fit_diagnostics({"a": draws})["max_rhat"] > 1.5
-
-
-def test_uniformity_accepts_uniform_and_rejects_skewed_values():
-    """Uniform values pass the test; values piled at one end fail it."""
-    rng = np.random.default_rng(2)
-    assert uniformity_pvalue(rng.uniform(size=500)) > 0.01
-    assert uniformity_pvalue(rng.uniform(size=500) ** 1.5) < 1e-3
-    assert uniformity_pvalue(rng.beta(0.6, 0.6, size=500)) < 1e-3  # U-shaped: overconfident
-
-
-def test_uniformity_p_values_are_roughly_uniform_under_the_null():
-    """Under uniformity the test rejects at about its nominal rate."""
-    rng = np.random.default_rng(3)
-    p = np.array([uniformity_pvalue(rng.uniform(size=100)) for _ in range(300)])
-    assert 0.01 <= np.mean(p < 0.1) <= 0.2
-
-
-def test_uniformity_of_too_few_values_is_undefined():
-    """Fewer than two values give NaN rather than a fake p-value."""
-    assert np.isnan(uniformity_pvalue(np.array([0.3])))

@@ -7,7 +7,7 @@ import pytest
 
 import scenarios
 from sbc.backends import Sampling
-from sbc.calibration import summary
+from sbc.calibration import estimand_table
 from sbc.fitting import COLUMNS, TIMING_COLUMNS
 from sbc.runner import run
 from sbc.store import RunStore, StoreError
@@ -39,11 +39,12 @@ def test_results_table_has_the_documented_columns(tmp_path):
 def test_exact_posterior_gives_uniform_ranks_and_biased_one_is_flagged(tmp_path):
     """End to end, the exact backend passes uniformity and the distorted ones fail it."""
     results = _run(tmp_path, models=("exact", "biased", "overconfident"), n=300, seed=11)
-    table = summary(results).set_index("model")
-    assert table.loc["exact", "p_uniform"] > 0.01
+    table = estimand_table(results).set_index("model")
+    assert table.loc["exact", "p_ecdf"] > 0.01
     assert abs(table.loc["exact", "coverage90"] - 0.9) < 0.06
-    assert table.loc["biased", "p_uniform"] < 1e-4
-    assert table.loc["overconfident", "p_uniform"] < 1e-4
+    for distorted in ("biased", "overconfident"):
+        assert table.loc[distorted, "p_ecdf"] < 1e-3  # resolution of the test: 1 / 2001
+        assert table.loc[distorted, "p_pot"] < 1e-4
 
 
 def test_results_do_not_depend_on_jobs(tmp_path):
@@ -116,7 +117,7 @@ def test_a_fit_that_raises_is_recorded_and_the_run_goes_on(tmp_path):
     assert failed["error"].str.contains("RuntimeError: deliberate failure").all()
     assert failed["rank"].isna().all() and failed["true_value"].notna().all()
     assert results.loc[results["model"] == "exact", "error"].isna().all()
-    assert summary(results).set_index("model").loc["flaky", "errors"] == len(failed)
+    assert estimand_table(results).set_index("model").loc["flaky", "errors"] == len(failed)
 
 
 def test_fixed_thinning_is_recorded_and_sets_max_rank(tmp_path):

@@ -1,0 +1,212 @@
+"""Write a run's self-contained HTML report: this is where HTML is written.
+
+``write_report(out)`` reads only the stored results (``results.parquet``, ``run.json``) and
+writes ``out/report.html``: inline CSS and SVG figures, no scripts and no network access
+needed to view it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sbc.calibration import (
+    ALPHA,
+    RHAT_MAX,
+    estimand_groups,
+    estimand_table,
+    model_table,
+    panel_data,
+)
+from sbc.report import figures
+from sbc.store import RunStore
+
+CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2rem auto;
+       max-width: 1400px; padding: 0 1.5rem; color: #1a1a1a; line-height: 1.45; }
+h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ddd; }
+.sub { color: #555; margin-top: 0; }
+table { border-collapse: collapse; font-size: 0.88rem; margin: 0.8rem 0; }
+th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #e5e5e5; text-align: right; }
+th { background: #f5f5f5; } td.l, th.l { text-align: left; }
+.ok { background: #e3f4e1; color: #145214; font-weight: 600; }
+.bad { background: #fbe3e1; color: #8a1c12; font-weight: 600; }
+.warn { color: #8a5a00; }
+figure { margin: 0.6rem 0 1.4rem; overflow-x: auto; }
+figure svg { max-width: 100%; height: auto; }
+figcaption { color: #555; font-size: 0.85rem; }
+details { margin: 0.8rem 0; } summary { cursor: pointer; font-weight: 600; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; font-size: 0.9rem; }
+dt { color: #555; } dd { margin: 0; font-family: ui-monospace, monospace; }
+"""
+
+CAPTIONS = {
+    "ECDF difference": (
+        "ECDF of the fractional ranks minus the uniform CDF. A calibrated model stays inside "
+        "the shaded 99% simultaneous band; a curve above it means the truth tends to sit low "
+        "in the posterior (overestimation), below means underestimation, a wave means wrong width."
+    ),
+    "Rank histogram": (
+        "Ranks in equal bins; a calibrated model gives a flat histogram within the shaded "
+        "range. A U shape means over-confident posteriors, a hump under-confident ones."
+    ),
+    "Coverage": (
+        "Share of simulations whose true value lies in the central posterior interval, "
+        "against the interval's nominal level, with 95% Clopper-Pearson intervals."
+    ),
+    "Estimates vs truth": (
+        "Posterior mean and 90% interval against the true value, every simulation: points "
+        "on the diagonal are recovered; flat clouds show shrinkage."
+    ),
+}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "&ndash;"
+        return f"{value:.{digits}g}"
+    return escape(str(value))
+
+
+def _share(value: float, warn_above: float = 0.1) -> str:
+    text = "&ndash;" if value != value else f"{100 * value:.1f}%"
+    return f'<td class="warn">{text}</td>' if value > warn_above else f"<td>{text}</td>"
+
+
+def _verdict_table(models: pd.DataFrame) -> str:
+    head = (
+        "<tr><th class=l>model</th><th>calibrated</th><th class=l>worst estimands "
+        "(Holm-adjusted p)</th><th>coverage 90%<br>mean / min</th><th>RMSE / prior sd</th>"
+        "<th>90% width / prior sd</th><th>fits</th><th>errors</th><th>divergent</th>"
+        f"<th>R-hat &gt; {RHAT_MAX}</th><th>low ESS</th><th>s / fit</th></tr>"
+    )
+    rows = []
+    for m in models.itertuples():
+        verdict = '<td class="ok">yes</td>' if m.calibrated else '<td class="bad">no</td>'
+        rows.append(
+            f"<tr><td class=l><b>{escape(m.model)}</b></td>{verdict}"
+            f"<td class=l>{escape(m.worst) or '&ndash;'}</td>"
+            f"<td>{_fmt(m.coverage90, 2)} / {_fmt(m.coverage90_min, 2)}</td>"
+            f"<td>{_fmt(m.rel_rmse, 2)}</td><td>{_fmt(m.rel_width90, 2)}</td><td>{m.fits}</td>"
+            f"{_share(m.error_share, 0)}{_share(m.divergent_share)}{_share(m.rhat_share)}"
+            f"{_share(m.low_ess_share)}<td>{_fmt(m.median_fit_seconds, 2)}</td></tr>"
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _frame_table(frame: pd.DataFrame) -> str:
+    head = "".join(
+        f"<th{' class=l' if frame[c].dtype == object else ''}>{escape(c)}</th>" for c in frame
+    )
+    body = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value in row:
+            cls = " class=l" if isinstance(value, str) else ""
+            cells.append(f"<td{cls}>{_fmt(value)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _run_info(record: dict[str, Any], results: pd.DataFrame) -> str:
+    identity = record["identity"]
+    fits = results.drop_duplicates(["simulation", "model"])
+    items = {
+        "scenario": identity["scenario"],
+        "settings": json.dumps(identity["settings"]),
+        "models": ", ".join(identity["models"]),
+        "seed": identity["seed"],
+        "sampler": json.dumps(identity["sampling"]),
+        "thinning": identity["thin"],
+        "simulations": f"{results['simulation'].nunique()} of {record.get('simulations', '?')}",
+        "failed fits": f"{int(fits['error'].notna().sum())} of {len(fits)}",
+        "sampling time": f"{fits['fit_seconds'].sum():.1f} s (sum over fits)",
+        "wall time": f"{record.get('wall_seconds', float('nan')):.1f} s",
+        "versions": ", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items()),
+    }
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in items.items())
+    return f"<dl>{rows}</dl>"
+
+
+def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
+    """HTML text of the report for a results table and its ``run.json`` record."""
+    scenario = record["identity"]["scenario"]
+    chains = record["identity"]["sampling"].get("chains", 4)
+    estimands = estimand_table(results)
+    models = model_table(results, estimands, ess_min=100.0 * chains)
+    names = list(models["model"])
+    sections = []
+    for group, members in estimand_groups(results).items():
+        panels = {m: panel_data(results, m, members) for m in names}
+        figs = []
+        for kind, draw in figures.KINDS.items():
+            svg = figures.to_svg(draw(panels))
+            figs.append(
+                f"<figure><h3>{escape(kind)}</h3>{svg}"
+                f"<figcaption>{escape(CAPTIONS[kind])}</figcaption></figure>"
+            )
+        title = escape(group) + (f" ({len(members)} estimands)" if len(members) > 1 else "")
+        sections.append(f"<h2>{title}</h2>{''.join(figs)}")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>SBC report: {escape(scenario)}</title>
+<style>{CSS}</style></head>
+<body>
+<h1>Simulation-based calibration: {escape(scenario)}</h1>
+<p class="sub">{results["simulation"].nunique()} simulations, {len(names)} models,
+report written {stamp}</p>
+<h2>Verdict by model</h2>
+<p>A model is <b>calibrated</b> when none of its estimands' ranks departs from uniform:
+simultaneous ECDF test, Holm-adjusted over the model's estimands at family-wise level
+{ALPHA}. RMSE and interval width are divided by the prior sd of each estimand and averaged
+(1 = no better than the prior). Health columns give the share of fits affected
+(low ESS: bulk ESS below {100 * chains:.0f}).</p>
+{_verdict_table(models)}
+<details><summary>Every estimand</summary>
+<p>p_ecdf: simultaneous ECDF test; p_pot: arviz-stats pot_c test; p_chi2: rank histogram;
+p_holm: p_ecdf adjusted over the model's estimands. z: (posterior mean &minus; truth) / posterior
+sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / prior variance.</p>
+{_frame_table(estimands)}
+</details>
+{"".join(sections)}
+<h2>Run</h2>
+{_run_info(record, results)}
+</body></html>
+"""
+
+
+def write_report(out: str | os.PathLike[str]) -> Path:
+    """Write ``out/report.html`` from the stored results of the run in ``out``.
+
+    Parameters
+    ----------
+    out : path
+        A run's output folder.
+
+    Returns
+    -------
+    Path
+        The report file.
+
+    Raises
+    ------
+    sbc.store.StoreError
+        If the folder holds no readable results.
+    """
+    store = RunStore(out)
+    text = render(store.results(), store.record())
+    path = Path(out) / "report.html"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,74 @@
+"""Interval coverage, z-scores and posterior contraction across simulations."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
+"""Nominal levels of the central posterior intervals that are checked."""
+
+
+def covered(lower: np.ndarray, upper: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Whether each true value lies inside its interval ``[lower, upper]``."""
+    truth = np.asarray(truth, dtype=float)
+    return (np.asarray(lower) <= truth) & (truth <= np.asarray(upper))
+
+
+def binomial_interval(successes: int, trials: int, prob: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact) confidence interval for a proportion.
+
+    Parameters
+    ----------
+    successes, trials : int
+        Observed successes out of ``trials``.
+    prob : float
+        Confidence level.
+
+    Returns
+    -------
+    lower, upper : float
+        NaN for zero trials.
+    """
+    if trials == 0:
+        return float("nan"), float("nan")
+    alpha = 1 - prob
+    lower = stats.beta.ppf(alpha / 2, successes, trials - successes + 1) if successes else 0.0
+    upper = (
+        stats.beta.ppf(1 - alpha / 2, successes + 1, trials - successes)
+        if successes < trials
+        else 1.0
+    )
+    return float(lower), float(upper)
+
+
+def z_scores(post_mean: np.ndarray, post_sd: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``(posterior mean - truth) / posterior sd`` for each simulation."""
+    return (np.asarray(post_mean) - np.asarray(truth)) / np.asarray(post_sd)
+
+
+def contraction(post_sd: np.ndarray, truth: np.ndarray) -> float:
+    """Posterior contraction ``1 - mean posterior variance / prior variance``.
+
+    The prior variance is estimated by the variance of the true values, which SBC draws from
+    the prior: 0 means the data taught nothing, 1 that they pinned the quantity down.
+
+    Parameters
+    ----------
+    post_sd : ndarray of shape (n,)
+        Posterior sds, one per simulation.
+    truth : ndarray of shape (n,)
+        True values drawn from the prior.
+
+    Returns
+    -------
+    float
+        NaN when the prior variance is zero or there are fewer than two simulations.
+    """
+    truth = np.asarray(truth, dtype=float)
+    if truth.size < 2:
+        return float("nan")
+    prior_var = truth.var(ddof=1)
+    if prior_var <= 0:
+        return float("nan")
+    return float(1 - np.mean(np.asarray(post_sd, dtype=float) ** 2) / prior_var)
