@@ -19,7 +19,14 @@ import pandas as pd
 from sbc import seeding
 from sbc.backends import Fitter, Sampling
 from sbc.scenario import Model, Scenario, Simulation
-from sbc.stats.posterior import QUANTILES, fit_diagnostics, quantile_column, summarize
+from sbc.stats.mcmc import rhat_and_ess_bulk
+from sbc.stats.posterior import (
+    QUANTILES,
+    diagnostics_summary,
+    distinct_quantities,
+    quantile_column,
+    summarize,
+)
 from sbc.stats.ranks import fractional_rank, rank_statistic, thin, thinning_factor
 
 COLUMNS: tuple[str, ...] = (
@@ -188,7 +195,10 @@ def _statistics(
     if missing:
         raise KeyError(f"the model yields no draws for estimand(s) {', '.join(missing)}")
     stacked = np.stack([np.asarray(derived[e], dtype=float) for e in estimands])  # (k, chain, draw)
-    factor = fixed_thin if fixed_thin is not None else thinning_factor(stacked)
+    quantities = distinct_quantities(stacked, draws)
+    rhat, ess = rhat_and_ess_bulk(quantities)
+    k = len(estimands)
+    factor = fixed_thin if fixed_thin is not None else thinning_factor(stacked, ess[:k])
     thinned = thin(stacked, factor)
     ranks = rank_statistic(np.asarray(truth), thinned, rng)
     max_rank = np.full(len(estimands), thinned.shape[-1])
@@ -200,7 +210,7 @@ def _statistics(
         "thin": factor,
         **summarize(pooled),
         "n_draws": pooled.shape[-1],
-        **fit_diagnostics(draws),
+        **diagnostics_summary(rhat, ess),
     }
 
 

@@ -86,3 +86,29 @@ def test_heights_results_identical_for_one_and_two_jobs(tmp_path):
     pd.testing.assert_frame_equal(
         one.drop(columns=list(TIMING_COLUMNS)), two.drop(columns=list(TIMING_COLUMNS))
     )
+
+
+def test_arrow_conversion_equals_nutpie_own_conversion(design, datasets):
+    """Draws and divergences read from the raw Arrow trace equal nutpie's DataTree output."""
+    import nutpie
+
+    from sbc.backends.nutpie import arrow_posterior
+
+    fitter = _compile("partial_centred", design, datasets[0].data)
+    compiled = fitter.compiled.with_data(height=datasets[1].data["height"])
+    kwargs = {
+        "chains": 2,
+        "tune": 200,
+        "draws": 200,
+        "seed": 9,
+        "cores": 1,
+        "progress_bar": False,
+        "save_warmup": False,
+    }
+    tree = nutpie.sample(compiled, **kwargs)
+    raw = nutpie.sample(compiled, return_raw_trace=True, **kwargs)
+    ours = arrow_posterior(*raw.get_arrow_trace(), skip=set(compiled.reparameterized_names))
+    assert set(ours.draws) == set(tree.posterior.data_vars)
+    for name, values in ours.draws.items():
+        np.testing.assert_array_equal(values, tree.posterior[name].to_numpy())
+    assert ours.divergences == int(tree.sample_stats["diverging"].sum())

@@ -3,7 +3,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sbc.stats.posterior import QUANTILES, fit_diagnostics, quantile_column, summarize
+from sbc.stats.mcmc import rhat_and_ess_bulk
+from sbc.stats.posterior import (
+    QUANTILES,
+    diagnostics_summary,
+    distinct_quantities,
+    quantile_column,
+    summarize,
+)
+
+
+def fit_diagnostics(draws):
+    first = next(iter(draws.values()))
+    quantities = distinct_quantities(np.empty((0, *first.shape[:2])), draws)
+    return diagnostics_summary(*rhat_and_ess_bulk(quantities))
 
 
 def test_quantile_columns_are_named_in_percent():
@@ -34,3 +47,18 @@ def test_diagnostics_flag_chains_that_disagree():
     rng = np.random.default_rng(1)
     draws = rng.normal(size=(2, 500)) + np.array([[0.0], [3.0]])
     assert fit_diagnostics({"a": draws})["max_rhat"] > 1.5
+
+
+def test_distinct_quantities_diagnoses_each_quantity_once():
+    """Draws identical to an estimand are not repeated; the others follow the estimands."""
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(2, 2, 50))
+    out = distinct_quantities(a[None], {"v": np.stack([a, b], axis=-1)})
+    assert out.shape == (2, 2, 50)
+    np.testing.assert_array_equal(out[1], b)
+
+
+def test_diagnostics_of_a_single_chain_have_no_rhat():
+    """R-hat needs two chains: a single chain reports NaN, not a fake value."""
+    out = fit_diagnostics({"a": np.random.default_rng(5).normal(size=(1, 400))})
+    assert np.isnan(out["max_rhat"]) and out["min_ess_bulk"] > 100

@@ -44,7 +44,7 @@ class NutpieFitter:
         import nutpie
 
         updates = {shared: np.asarray(data[key]) for key, shared in self.containers.items()}
-        trace = nutpie.sample(
+        raw = nutpie.sample(
             self.compiled.with_data(**updates),
             chains=sampling.chains,
             tune=sampling.tune,
@@ -54,10 +54,63 @@ class NutpieFitter:
             target_accept=sampling.target_accept,
             progress_bar=False,
             save_warmup=False,
+            return_raw_trace=True,
         )
-        draws = {name: trace.posterior[name].to_numpy() for name in trace.posterior.data_vars}
-        divergences = int(trace.sample_stats["diverging"].to_numpy().sum())
-        return Posterior(draws=draws, divergences=divergences)
+        skip = set(getattr(self.compiled, "reparameterized_names", ()) or ())
+        return arrow_posterior(*raw.get_arrow_trace(), skip=skip)
+
+
+def arrow_posterior(
+    draw_batches: list[Any], stat_batches: list[Any], skip: set[str] = frozenset()
+) -> Posterior:
+    """Posterior draws and divergences from nutpie's raw Arrow trace, warm-up removed.
+
+    nutpie's own conversion builds an xarray ``DataTree`` with every sampler statistic;
+    SBC needs only the draws as arrays and the divergence count, which this reads straight
+    from the Arrow columns (about 100 times faster). Each variable's shape comes from the
+    column's ``shape`` metadata.
+
+    Parameters
+    ----------
+    draw_batches, stat_batches : list
+        One Arrow record batch per chain, as ``PyTrace.get_arrow_trace()`` returns them.
+    skip : set of str
+        Columns to leave out: the unconstrained copies of transformed variables
+        (``sigma_log__``), which nutpie's own conversion moves out of the posterior too.
+
+    Returns
+    -------
+    Posterior
+        Draws of shape ``(chain, draw, *shape)`` and post-warm-up divergences.
+    """
+    import pyarrow as pa
+
+    def column(batch: Any, name: str) -> np.ndarray:
+        values = pa.array(batch.column(name))
+        return (
+            values.flatten()
+            if pa.types.is_list(values.type) or pa.types.is_large_list(values.type)
+            else values
+        )
+
+    kept = [~column(stats, "tuning").to_numpy(zero_copy_only=False) for stats in stat_batches]
+    draws = {}
+    for name in draw_batches[0].column_names:
+        if name in skip:
+            continue
+        meta = draw_batches[0].column(name).field.metadata or {}
+        shape = [int(n) for n in meta.get(b"shape", b"").decode().split(",") if n]
+        draws[name] = np.stack(
+            [
+                column(batch, name).to_numpy(zero_copy_only=False).reshape(-1, *shape)[keep]
+                for batch, keep in zip(draw_batches, kept, strict=True)
+            ]
+        )
+    divergences = sum(
+        int(column(stats, "diverging").to_numpy(zero_copy_only=False)[keep].sum())
+        for stats, keep in zip(stat_batches, kept, strict=True)
+    )
+    return Posterior(draws=draws, divergences=divergences)
 
 
 def _stored_variables(model: Any, skip_dims: tuple[str, ...] = ()) -> list[str]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
-from arviz_stats.base import array_stats
 
 QUANTILES: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
 """Posterior quantiles stored per estimand: enough for central 50/80/90/95% intervals."""
@@ -37,31 +35,48 @@ def summarize(draws: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _by_quantity(values: np.ndarray) -> np.ndarray:
-    """Reshape ``(chain, draw, *shape)`` to ``(n_quantities, chain, draw)``."""
+def by_quantity(values: np.ndarray) -> np.ndarray:
+    """Reshape ``(chain, draw, *shape)`` draws to ``(n_quantities, chain, draw)``."""
     values = np.asarray(values, dtype=float)
     return np.moveaxis(values.reshape(*values.shape[:2], -1), -1, 0)
 
 
-def fit_diagnostics(draws: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Largest rank-normalised R-hat and smallest bulk ESS over every scalar in ``draws``.
+def distinct_quantities(first: np.ndarray, draws: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``first`` followed by every scalar of ``draws`` not already in ``first``.
 
     Parameters
     ----------
+    first : ndarray of shape (k, chain, draw)
+        Quantities kept as they are (the estimands).
     draws : mapping of str to ndarray of shape (chain, draw, *shape)
-        Posterior draws of one fit.
+        Posterior draws; scalars identical to one of ``first`` are left out, so that each
+        quantity is diagnosed once.
+
+    Returns
+    -------
+    ndarray of shape (k + m, chain, draw)
+    """
+    extra = [q for v in draws.values() for q in by_quantity(v)]
+    extra = [q for q in extra if not any(np.array_equal(q, f) for f in first)]
+    return np.concatenate([first, np.asarray(extra).reshape(-1, *first.shape[1:])], axis=0)
+
+
+def diagnostics_summary(rhat: np.ndarray, ess_bulk: np.ndarray) -> dict[str, float]:
+    """Largest R-hat and smallest bulk ESS of one fit, ignoring undefined (NaN) values.
+
+    Parameters
+    ----------
+    rhat, ess_bulk : ndarray of shape (k,)
+        Per-quantity diagnostics (see :func:`sbc.stats.mcmc.rhat_and_ess_bulk`).
 
     Returns
     -------
     dict
-        ``max_rhat`` and ``min_ess_bulk``; NaN where undefined (e.g. constant draws).
+        ``max_rhat`` and ``min_ess_bulk``; NaN where no quantity has a value (e.g. R-hat of
+        a single chain).
     """
-    stacked = np.concatenate([_by_quantity(v) for v in draws.values()], axis=0)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        rhat = np.asarray(array_stats.rhat(stacked), dtype=float)
-        ess = np.asarray(array_stats.ess(stacked, method="bulk"), dtype=float)
+    rhat, ess_bulk = np.asarray(rhat, dtype=float), np.asarray(ess_bulk, dtype=float)
     return {
         "max_rhat": float(np.nanmax(rhat)) if np.isfinite(rhat).any() else float("nan"),
-        "min_ess_bulk": float(np.nanmin(ess)) if np.isfinite(ess).any() else float("nan"),
+        "min_ess_bulk": float(np.nanmin(ess_bulk)) if np.isfinite(ess_bulk).any() else float("nan"),
     }

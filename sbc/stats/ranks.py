@@ -7,13 +7,12 @@ calibrated posterior the rank is uniform on ``0..L`` (Talts et al., 2018).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from arviz_stats.base import array_stats
+
+from sbc.stats import mcmc
 
 
-def thinning_factor(draws: np.ndarray) -> int:
+def thinning_factor(draws: np.ndarray, ess_bulk: np.ndarray | None = None) -> int:
     """Factor that leaves thinned draws roughly independent, from their effective sample size.
 
     Uses the smallest of the bulk and tail (95%) ESS over all quantities, as
@@ -24,6 +23,8 @@ def thinning_factor(draws: np.ndarray) -> int:
     ----------
     draws : ndarray of shape (n_quantities, chain, draw)
         Posterior draws of the quantities to be ranked.
+    ess_bulk : ndarray of shape (n_quantities,), optional
+        Their bulk ESS, if already computed.
 
     Returns
     -------
@@ -33,12 +34,9 @@ def thinning_factor(draws: np.ndarray) -> int:
     draws = np.asarray(draws, dtype=float)
     if draws.shape[-1] < 4:
         return 1
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        ess = np.minimum(
-            array_stats.ess(draws, method="bulk"),
-            array_stats.ess(draws, method="tail", prob=0.95),
-        )
+    if ess_bulk is None:
+        ess_bulk = mcmc.ess_bulk(draws)
+    ess = np.minimum(ess_bulk, mcmc.ess_tail(draws, prob=0.95))
     ess = ess[np.isfinite(ess)]
     if ess.size == 0:
         return 1

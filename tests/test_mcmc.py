@@ -1,0 +1,66 @@
+"""Our batched R-hat and ESS equal arviz-stats' one-quantity-at-a-time estimators."""
+
+import warnings
+
+import numpy as np
+import pytest
+from arviz_stats.base import array_stats
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from sbc.stats import mcmc
+
+
+def _ar1(rng, shape, rho):
+    x = np.zeros(shape)
+    noise = rng.normal(size=shape)
+    for t in range(1, shape[-1]):
+        x[..., t] = rho * x[..., t - 1] + noise[..., t]
+    return x
+
+
+def _arviz(x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return (
+            array_stats.rhat(x),
+            array_stats.ess(x, method="bulk"),
+            array_stats.ess(x, method="tail", prob=0.95),
+        )
+
+
+@given(
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(4, 300),
+    st.sampled_from([-0.5, 0.0, 0.5, 0.95]),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
+def test_estimators_equal_arviz_stats(k, chains, draws, rho, rounded, seed):
+    """R-hat, bulk and tail ESS equal arviz-stats' on autocorrelated, tied or odd-length draws."""
+    rng = np.random.default_rng(seed)
+    x = _ar1(rng, (k, chains, draws), rho) + rng.normal(size=(k, chains, 1))
+    if rounded:
+        x = np.round(x)  # ties
+    expected = _arviz(x)
+    ours = (mcmc.rhat_rank(x), mcmc.ess_bulk(x), mcmc.ess_tail(x, 0.95))
+    for a, b in zip(expected, ours, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-9, equal_nan=True)
+
+
+def test_constant_and_too_short_draws_match_arviz_stats():
+    """Constant draws and fewer than four draws are handled as arviz-stats handles them."""
+    for x in (np.ones((2, 2, 10)), np.zeros((1, 2, 3))):
+        for a, b in zip(
+            _arviz(x), (mcmc.rhat_rank(x), mcmc.ess_bulk(x), mcmc.ess_tail(x)), strict=True
+        ):
+            np.testing.assert_allclose(b, a, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (2, 500), (1, 1)])
+def test_ranks_equal_scipy_rankdata(shape):
+    """Batched ranks with averaged ties equal scipy.stats.rankdata row by row."""
+    x = np.round(np.random.default_rng(0).normal(size=shape) * 3)
+    np.testing.assert_array_equal(mcmc._ranks(x), stats.rankdata(x, axis=-1))
