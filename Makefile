@@ -1,5 +1,5 @@
 # `make test` and `make demo` set up .venv (with a Python >= 3.12 found by tools/find-python)
-# on first use, then run. `make bench` runs the benchmarks.
+# on first use, then run. `make bench` runs the throughput benchmark against simuk.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -20,8 +20,10 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/sbc run heights --simulations 60 --out reports/heights-demo
 
+# The throughput benchmark (about 10 minutes; needs the bench extra: simuk).
 bench: $(STAMP)
-	$(PY) benchmarks/bench_heights.py
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) benchmarks/bench_throughput.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sbc scenarios tests benchmarks

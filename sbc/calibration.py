@@ -91,8 +91,13 @@ def estimand_table(results: pd.DataFrame) -> pd.DataFrame:
         sd of the true values.
     """
     rows = []
-    for (model, estimand), group in results.groupby(["model", "estimand"], sort=False):
-        rows.append({"model": model, "estimand": estimand, **_estimand_row(group)})
+    grouped = results.groupby(["model", "estimand"], sort=False)
+    with np.errstate(divide="ignore", invalid="ignore"):  # degenerate posteriors: inf z-scores
+        for (model, estimand), group in grouped:
+            kind = group["kind"].iloc[0] if "kind" in group else "estimand"
+            rows.append(
+                {"model": model, "estimand": estimand, "kind": kind, **_estimand_row(group)}
+            )
     table = pd.DataFrame(rows)
     table["p_holm"] = np.nan
     for _, index in table.groupby("model", sort=False).groups.items():

@@ -77,6 +77,12 @@ def _parser() -> _Parser:
         default=None,
         help="thinning factor before ranking, or 'ess' (default): from the ESS",
     )
+    run.add_argument(
+        "--no-test-quantities",
+        dest="test_quantities",
+        action="store_false",
+        help="rank only the estimands, not the log-likelihood and other test quantities",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar or printed summary")
     commands.add_parser("list", help="show scenarios, models and settings with defaults")
     show = commands.add_parser("summary", help="print the calibration summary of a run folder")
@@ -168,6 +174,7 @@ def _run(args: argparse.Namespace) -> None:
             thin=args.thin,
             jobs=args.jobs or default_jobs(),
             progress=not args.quiet,
+            test_quantities=args.test_quantities,
         )
     except KeyboardInterrupt:
         done = len(RunStore(out).finished())

@@ -33,6 +33,7 @@ COLUMNS: tuple[str, ...] = (
     "simulation",
     "model",
     "estimand",
+    "kind",
     "true_value",
     "rank",
     "max_rank",
@@ -49,7 +50,12 @@ COLUMNS: tuple[str, ...] = (
     "error",
     "warnings",
 )
-"""Columns of the results table, one row per (simulation, model, estimand)."""
+"""Columns of the results table, one row per (simulation, model, estimand).
+
+``estimand`` names the quantity; ``kind`` says whether it is an ``estimand`` (a parameter
+of the generative process) or a ``test_quantity`` (a function of parameters and data, such
+as the log-likelihood, see :meth:`sbc.scenario.Scenario.quantities`).
+"""
 
 TIMING_COLUMNS: tuple[str, ...] = ("fit_seconds",)
 """Columns that measure wall time and so differ between otherwise identical runs."""
@@ -78,6 +84,8 @@ class Task:
         Sampler settings.
     thin : int or None
         Fixed thinning factor, or ``None`` for one from the effective sample size.
+    test_quantities : bool
+        Also rank the scenario's test quantities (log-likelihood ...).
     """
 
     scenario: str
@@ -87,6 +95,7 @@ class Task:
     seed: int
     sampling: Sampling
     thin: int | None = None
+    test_quantities: bool = True
 
 
 def compiled(scenario: Scenario, settings: Mapping[str, Any], model: Model, design: Any) -> Fitter:
@@ -100,13 +109,35 @@ def compiled(scenario: Scenario, settings: Mapping[str, Any], model: Model, desi
 
 @dataclass(frozen=True)
 class Prepared:
-    """One simulated data set with the scenario context every model's fit needs."""
+    """One simulated data set with the scenario context every model's fit needs.
+
+    ``truth`` holds the true value of every estimand and, when ``with_quantities``, of
+    every test quantity (evaluated at the true parameters and this data set).
+    """
 
     scenario: Scenario
     settings: Mapping[str, Any]
     design: Any
     estimands: tuple[str, ...]
     simulation: Simulation
+    truth: Mapping[str, float]
+    with_quantities: bool
+
+    @property
+    def names(self) -> list[str]:
+        """Estimands, then test quantities: the rows of each fit."""
+        return list(self.truth)
+
+    def test_quantities(self, derived: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Test quantities at every posterior draw, ``(chain, draw)`` each, chain by chain."""
+        if not self.with_quantities:
+            return {}
+        data, design = self.simulation.data, self.design
+        chains = [
+            self.scenario.quantities({e: derived[e][c] for e in self.estimands}, data, design)
+            for c in range(np.shape(derived[self.estimands[0]])[0])
+        ]
+        return {name: np.stack([q[name] for q in chains]) for name in chains[0]}
 
 
 def run_task(task: Task) -> pd.DataFrame:
@@ -128,12 +159,17 @@ def run_task(task: Task) -> pd.DataFrame:
     scenario = get(task.scenario)
     settings = dict(task.settings)
     design = scenario.design(settings)
+    estimands = scenario.estimands(design)
+    simulation = scenario.simulate(design, seeding.data_rng(task.seed, task.simulation))
+    truth = {e: float(simulation.truth[e]) for e in estimands}
+    if task.test_quantities:
+        at_truth = {e: np.asarray(v) for e, v in truth.items()}
+        truth |= {
+            name: float(value)
+            for name, value in scenario.quantities(at_truth, simulation.data, design).items()
+        }
     prepared = Prepared(
-        scenario=scenario,
-        settings=settings,
-        design=design,
-        estimands=scenario.estimands(design),
-        simulation=scenario.simulate(design, seeding.data_rng(task.seed, task.simulation)),
+        scenario, settings, design, estimands, simulation, truth, task.test_quantities
     )
     frames = [fit_model(prepared, scenario.model(name), task) for name in task.models]
     return pd.concat(frames, ignore_index=True)
@@ -143,12 +179,13 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
     """Fit one model to one data set; capture its warnings and, if it raises, its error."""
     rng = seeding.model_rng(task.seed, task.simulation, model.name)
     sampler_seed = int(rng.integers(2**32))
-    truth = [float(prepared.simulation.truth[e]) for e in prepared.estimands]
+    names = prepared.names
     base = {
         "simulation": task.simulation,
         "model": model.name,
-        "estimand": list(prepared.estimands),
-        "true_value": truth,
+        "estimand": names,
+        "kind": ["estimand" if n in prepared.estimands else "test_quantity" for n in names],
+        "true_value": [prepared.truth[n] for n in names],
     }
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -158,8 +195,12 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
             start = time.perf_counter()
             posterior = fitter.fit(prepared.simulation.data, sampler_seed, task.sampling)
             seconds = time.perf_counter() - start
-            derived = model.estimands(posterior.draws, prepared.design)
-            stats = _statistics(derived, posterior.draws, truth, prepared.estimands, task.thin, rng)
+            derived = dict(model.estimands(posterior.draws, prepared.design))
+            missing = [e for e in prepared.estimands if e not in derived]
+            if missing:
+                raise KeyError(f"model {model.name} yields no draws for {', '.join(missing)}")
+            derived |= prepared.test_quantities(derived)
+            stats = _statistics(derived, posterior.draws, prepared, task.thin, rng)
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
             return _frame(
@@ -185,24 +226,25 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
 def _statistics(
     derived: Mapping[str, np.ndarray],
     draws: Mapping[str, np.ndarray],
-    truth: Sequence[float],
-    estimands: Sequence[str],
+    prepared: Prepared,
     fixed_thin: int | None,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
-    """Ranks, summaries and diagnostics of one fit from its estimand and raw draws."""
-    missing = [e for e in estimands if e not in derived]
-    if missing:
-        raise KeyError(f"the model yields no draws for estimand(s) {', '.join(missing)}")
-    stacked = np.stack([np.asarray(derived[e], dtype=float) for e in estimands])  # (k, chain, draw)
-    quantities = distinct_quantities(stacked, draws)
-    rhat, ess = rhat_and_ess_bulk(quantities)
-    k = len(estimands)
-    factor = fixed_thin if fixed_thin is not None else thinning_factor(stacked, ess[:k])
+    """Ranks, summaries and diagnostics of one fit.
+
+    ``derived`` holds ``(chain, draw)`` draws of every estimand and test quantity. The
+    thinning factor comes from the estimands' ESS and applies to every row alike; R-hat and
+    ESS diagnostics cover the estimands and the model's own variables.
+    """
+    names = prepared.names
+    stacked = np.stack([np.asarray(derived[n], dtype=float) for n in names])  # (k, chain, draw)
+    k = len(prepared.estimands)
+    rhat, ess = rhat_and_ess_bulk(distinct_quantities(stacked[:k], draws))
+    factor = fixed_thin if fixed_thin is not None else thinning_factor(stacked[:k], ess[:k])
     thinned = thin(stacked, factor)
-    ranks = rank_statistic(np.asarray(truth), thinned, rng)
-    max_rank = np.full(len(estimands), thinned.shape[-1])
-    pooled = stacked.reshape(len(estimands), -1)
+    ranks = rank_statistic(np.array([prepared.truth[n] for n in names]), thinned, rng)
+    max_rank = np.full(len(names), thinned.shape[-1])
+    pooled = stacked.reshape(len(names), -1)
     return {
         "rank": ranks,
         "max_rank": max_rank,
@@ -222,14 +264,23 @@ def _warning_text(caught: Sequence[warnings.WarningMessage]) -> str | None:
 
 def _frame(columns: Mapping[str, Any]) -> pd.DataFrame:
     """Build a result frame with every column of :data:`COLUMNS`, in order, typed."""
-    frame = pd.DataFrame({name: columns.get(name) for name in COLUMNS})
-    return frame.astype(_DTYPES)
+    n = len(columns["estimand"])
+    data = {}
+    for name in COLUMNS:
+        value = columns.get(name)
+        values = [value] * n if np.ndim(value) == 0 else value
+        dtype = _DTYPES[name]
+        data[name] = (
+            np.asarray(values, dtype=float) if dtype == "float64" else pd.array(values, dtype=dtype)
+        )
+    return pd.DataFrame(data)
 
 
 _DTYPES: dict[str, str] = {
     "simulation": "int64",
     "model": "string",
     "estimand": "string",
+    "kind": "string",
     "rank": "Int64",
     "max_rank": "Int64",
     "thin": "Int64",

@@ -38,6 +38,7 @@ def run(
     thin: int | None = None,
     jobs: int = 1,
     progress: bool = False,
+    test_quantities: bool = True,
 ) -> pd.DataFrame:
     """Run (or resume) an SBC run and return its results table.
 
@@ -67,6 +68,8 @@ def run(
         Parallel worker processes (loky).
     progress : bool
         Show a progress bar on standard error.
+    test_quantities : bool
+        Also rank the scenario's test quantities (log-likelihood, ...).
 
     Returns
     -------
@@ -81,11 +84,21 @@ def run(
         "seed": seed,
         "sampling": asdict(sampling),
         "thin": thin if thin is not None else "ess",
+        "test_quantities": test_quantities,
     }
     store.open(identity, {"simulations": simulations, "versions": versions()})
     done = store.finished()
     tasks = [
-        Task(scenario.name, tuple(settings.items()), tuple(models), i, seed, sampling, thin)
+        Task(
+            scenario.name,
+            tuple(settings.items()),
+            tuple(models),
+            i,
+            seed,
+            sampling,
+            thin,
+            test_quantities,
+        )
         for i in range(simulations)
         if i not in done
     ]

@@ -132,6 +132,38 @@ class Model:
     estimands: EstimandFunction
 
 
+Params = Mapping[str, np.ndarray]
+"""Estimand values by name, all with one leading batch shape: ``()`` for the truth,
+``(draw,)`` for posterior draws."""
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """The generative likelihood of the data, in terms of the estimands.
+
+    It turns the log-likelihood of the simulated data into a test quantity (Modrák et al.
+    2023): evaluated at the true values and at every posterior draw of every model, and
+    ranked like an estimand. Written once per scenario with NumPy, it is the same function
+    for every model, including models whose own parameters cannot express the truth.
+
+    Parameters
+    ----------
+    pointwise : callable
+        ``pointwise(params, data, design) -> ndarray of shape batch + (n_obs,)``: the log
+        density of each observation.
+    groups : callable, optional
+        ``groups(design) -> (labels, index)``: group labels and each observation's group
+        index, for one log-likelihood per group as well (at most :data:`MAX_GROUPS` groups).
+    """
+
+    pointwise: Callable[[Params, Mapping[str, np.ndarray], Any], np.ndarray]
+    groups: Callable[[Any], tuple[list[str], np.ndarray]] | None = None
+
+
+MAX_GROUPS = 20
+"""Per-group log-likelihood quantities are added only up to this many groups."""
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A generative process with its models, settings and estimands.
@@ -152,6 +184,13 @@ class Scenario:
         ``estimands(design) -> tuple of str``: the estimand names, in report order.
     models : tuple of Model
         The models to check.
+    check_settings : callable, optional
+        ``check_settings(values) -> message or None`` for rules across settings.
+    likelihood : Likelihood, optional
+        Adds the ``loglik`` (and per-group ``loglik[...]``) test quantities.
+    test_quantities : callable, optional
+        ``test_quantities(params, data, design) -> {name: ndarray of the batch shape}``:
+        more test quantities, ranked like estimands (e.g. the spread of group means).
     """
 
     name: str
@@ -162,6 +201,46 @@ class Scenario:
     estimands: Callable[[Any], tuple[str, ...]]
     models: tuple[Model, ...]
     check_settings: Callable[[Mapping[str, Any]], str | None] | None = field(default=None)
+    likelihood: Likelihood | None = None
+    test_quantities: (
+        Callable[[Params, Mapping[str, np.ndarray], Any], Mapping[str, np.ndarray]] | None
+    ) = None
+
+    def quantities(
+        self, params: Params, data: Mapping[str, np.ndarray], design: Any
+    ) -> dict[str, np.ndarray]:
+        """Every test quantity at ``params`` (the truth, or a batch of posterior draws).
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            Estimand values, all of one batch shape.
+        data : mapping of str to ndarray
+            The simulated data set.
+        design : object
+            The scenario's design.
+
+        Returns
+        -------
+        dict of str to ndarray of the batch shape
+            ``loglik`` and ``loglik[group]`` from :attr:`likelihood`, then the scenario's own
+            :attr:`test_quantities`.
+        """
+        out: dict[str, np.ndarray] = {}
+        if self.likelihood is not None:
+            pointwise = np.asarray(self.likelihood.pointwise(params, data, design), dtype=float)
+            out["loglik"] = pointwise.sum(axis=-1)
+            if self.likelihood.groups is not None:
+                labels, index = self.likelihood.groups(design)
+                if len(labels) <= MAX_GROUPS:
+                    for j, label in enumerate(labels):
+                        out[f"loglik[{label}]"] = pointwise[..., index == j].sum(axis=-1)
+        if self.test_quantities is not None:
+            out |= {
+                k: np.asarray(v, dtype=float)
+                for k, v in self.test_quantities(params, data, design).items()
+            }
+        return out
 
     @property
     def defaults(self) -> dict[str, int | float]:

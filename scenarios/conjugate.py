@@ -8,7 +8,11 @@ exactly (:class:`sbc.backends.exact.ExactNormal`), in milliseconds:
 * ``biased`` -- the posterior shifted by one posterior sd: SBC must flag it;
 * ``overconfident`` -- the posterior sd halved: SBC must flag it (U-shaped ranks);
 * ``flaky`` -- the true posterior, but the fit raises whenever the data mean exceeds 1:
-  those fits must be recorded as errors while the run goes on.
+  those fits must be recorded as errors while the run goes on;
+* ``prior_only`` -- the prior returned as the posterior (a dropped likelihood). Its ranks
+  of ``theta`` are exactly uniform; only the ``loglik`` test quantity can catch it.
+
+Test quantity: ``loglik``, the log-likelihood of the data at ``theta``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sbc.backends.exact import ExactNormal
-from sbc.scenario import Model, Scenario, Setting, Simulation, positive
+from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
 
 
 def _design(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,6 +42,14 @@ def _estimands(design: Any) -> tuple[str, ...]:
 
 def _theta(draws: Mapping[str, np.ndarray], design: Any) -> dict[str, np.ndarray]:
     return {"theta": draws["theta"]}
+
+
+def _loglik(
+    params: Mapping[str, np.ndarray], data: Mapping[str, np.ndarray], design: Any
+) -> np.ndarray:
+    theta = np.asarray(params["theta"])[..., None]
+    z = (data["y"] - theta) / design["sigma"]
+    return -0.5 * z**2 - np.log(design["sigma"]) - 0.5 * np.log(2 * np.pi)
 
 
 def _model(name: str, description: str, **distortion: float) -> Model:
@@ -61,5 +73,9 @@ SCENARIO = Scenario(
         _model("biased", "posterior mean shifted by one posterior sd", bias=1.0),
         _model("overconfident", "posterior sd halved", scale=0.5),
         _model("flaky", "the analytic posterior, but raises when mean(y) > 1", fail_when=1.0),
+        _model(
+            "prior_only", "the prior returned as posterior (likelihood dropped)", ignore_data=True
+        ),
     ),
+    likelihood=Likelihood(_loglik),
 )

@@ -11,6 +11,8 @@ Generative process (the ``partial`` models share exactly these priors)::
 with ``n_groups`` countries of ``n_per_group`` people each (seed: 4 x 20, around 176 cm).
 
 Estimands: ``grand_mean``, ``sigma`` and ``country_mean[j]`` for j = 1..n_groups.
+Test quantities: the log-likelihood of the heights (``loglik``, and per country
+``loglik[cj]``) and the spread of the country means (``country_mean_sd``).
 
 Models:
 
@@ -37,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Model, Scenario, Setting, Simulation, positive
+from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
 
 
 def _at_least_one(value: int) -> str | None:
@@ -193,6 +195,34 @@ def _bambi(formula: str, priors: Any) -> BambiModel:
     return BambiModel(formula=formula, frame=_frame, response="height", priors=priors)
 
 
+def _country_means(params: Mapping[str, np.ndarray], design: Design) -> np.ndarray:
+    return np.stack([params[f"country_mean[{j + 1}]"] for j in range(design.n_groups)], axis=-1)
+
+
+def _loglik(
+    params: Mapping[str, np.ndarray], data: Mapping[str, np.ndarray], design: Design
+) -> np.ndarray:
+    """Normal log density of every height given the country means and sigma."""
+    means = _country_means(params, design)[..., design.country]
+    sigma = np.asarray(params["sigma"])[..., None]
+    z = (data["height"] - means) / sigma
+    return -0.5 * z**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+
+
+def _groups(design: Design) -> tuple[list[str], np.ndarray]:
+    return design.labels, design.country
+
+
+def _spread(
+    params: Mapping[str, np.ndarray], data: Mapping[str, np.ndarray], design: Design
+) -> dict[str, np.ndarray]:
+    """Sample sd of the country means (left out for a single country)."""
+    means = _country_means(params, design)
+    if design.n_groups < 2:
+        return {}
+    return {"country_mean_sd": means.std(axis=-1, ddof=1)}
+
+
 SCENARIO = Scenario(
     name="heights",
     description="heights of people within countries (normal, two levels)",
@@ -232,4 +262,6 @@ SCENARIO = Scenario(
             _partial_bambi_estimands,
         ),
     ),
+    likelihood=Likelihood(_loglik, groups=_groups),
+    test_quantities=_spread,
 )

@@ -31,7 +31,8 @@ def test_results_table_has_the_documented_columns(tmp_path):
     """One row per (simulation, model, estimand), with every documented column."""
     results = _run(tmp_path, models=("exact", "biased"), n=5)
     assert list(results.columns) == list(COLUMNS)
-    assert len(results) == 5 * 2 * 1
+    assert len(results) == 5 * 2 * 2  # theta and the loglik test quantity
+    assert list(results["kind"].unique()) == ["estimand", "test_quantity"]
     assert (results["max_rank"] == 2 * 100).all()  # independent draws: no thinning
     assert set(json.loads((tmp_path / "run.json").read_text())) >= {"identity", "versions"}
 
@@ -39,7 +40,7 @@ def test_results_table_has_the_documented_columns(tmp_path):
 def test_exact_posterior_gives_uniform_ranks_and_biased_one_is_flagged(tmp_path):
     """End to end, the exact backend passes uniformity and the distorted ones fail it."""
     results = _run(tmp_path, models=("exact", "biased", "overconfident"), n=300, seed=11)
-    table = estimand_table(results).set_index("model")
+    table = estimand_table(results).query("estimand == 'theta'").set_index("model")
     assert table.loc["exact", "p_ecdf"] > 0.01
     assert abs(table.loc["exact", "coverage90"] - 0.9) < 0.06
     for distorted in ("biased", "overconfident"):
@@ -117,7 +118,8 @@ def test_a_fit_that_raises_is_recorded_and_the_run_goes_on(tmp_path):
     assert failed["error"].str.contains("RuntimeError: deliberate failure").all()
     assert failed["rank"].isna().all() and failed["true_value"].notna().all()
     assert results.loc[results["model"] == "exact", "error"].isna().all()
-    assert estimand_table(results).set_index("model").loc["flaky", "errors"] == len(failed)
+    table = estimand_table(results).set_index(["model", "estimand"])
+    assert table.loc[("flaky", "theta"), "errors"] == len(failed) // 2
 
 
 def test_fixed_thinning_is_recorded_and_sets_max_rank(tmp_path):
@@ -126,3 +128,63 @@ def test_fixed_thinning_is_recorded_and_sets_max_rank(tmp_path):
     assert (results["thin"] == 10).all()
     assert (results["max_rank"] == 2 * 10).all()
     assert json.loads((tmp_path / "run.json").read_text())["identity"]["thin"] == 10
+
+
+def test_dropped_likelihood_passes_parameter_ranks_but_fails_loglik(tmp_path):
+    """A posterior equal to the prior has uniform theta ranks; the log-likelihood flags it."""
+    results = _run(tmp_path, models=("prior_only",), n=200, seed=21)
+    table = estimand_table(results).set_index("estimand")
+    assert table.loc["theta", "p_ecdf"] > 0.05 and table.loc["theta", "p_pot"] > 0.05
+    assert table.loc["loglik", "p_ecdf"] < 1e-3 and table.loc["loglik", "p_holm"] < 0.01
+    assert table.loc["loglik", "z_mean"] < 0  # the truth fits its own data better than prior draws
+
+
+def test_test_quantities_can_be_switched_off(tmp_path):
+    """Without test quantities only estimands are ranked, and the run records it."""
+    results = _run(tmp_path, n=3, test_quantities=False)
+    assert set(results["estimand"]) == {"theta"}
+    assert json.loads((tmp_path / "run.json").read_text())["identity"]["test_quantities"] is False
+
+
+def test_loglik_truth_is_the_log_likelihood_at_the_true_theta(tmp_path):
+    """The stored true loglik equals the normal log-likelihood of the data at the true theta."""
+    from scipy import stats
+
+    from sbc import seeding
+
+    results = _run(tmp_path, n=2)
+    sim = CONJUGATE.simulate(CONJUGATE.design(SETTINGS), seeding.data_rng(7, 1))
+    row = results.query("simulation == 1 and estimand == 'loglik'").iloc[0]
+    expected = stats.norm.logpdf(sim.data["y"], sim.truth["theta"], 1.0).sum()
+    assert row["true_value"] == pytest.approx(expected)
+
+
+def test_correct_model_is_not_flagged_more_often_with_test_quantities():
+    """With loglik added to theta, Holm keeps the exact model's false-flag rate at about 1%."""
+    import numpy as np
+    from scipy import stats
+
+    from sbc.calibration import ALPHA
+    from sbc.fitting import Task, run_task
+
+    reps, n = 30, 80
+    flagged = {True: 0, False: 0}
+    for rep in range(reps):
+        for with_quantities in (True, False):
+            tasks = [
+                Task(
+                    "conjugate",
+                    tuple(SETTINGS.items()),
+                    ("exact",),
+                    i,
+                    1000 + rep,
+                    SAMPLING,
+                    None,
+                    with_quantities,
+                )
+                for i in range(n)
+            ]
+            table = estimand_table(pd.concat([run_task(t) for t in tasks], ignore_index=True))
+            flagged[with_quantities] += bool(np.nanmin(table["p_holm"]) < ALPHA)
+    bound = stats.binom.ppf(0.999, reps, ALPHA)
+    assert flagged[True] <= bound and flagged[False] <= bound, flagged

@@ -56,6 +56,10 @@ class ExactNormal:
         Deliberate distortion of the posterior (0 and 1 leave it exact).
     fail_when : float or None
         Raise instead of fitting when the data mean exceeds this (to test error capture).
+    ignore_data : bool
+        Return the prior instead of the posterior: a model whose likelihood was dropped.
+        Its parameter ranks are exactly uniform, so only a data-dependent test quantity
+        (the log-likelihood) can reveal it.
     """
 
     prior_mean: float | None = None
@@ -65,6 +69,7 @@ class ExactNormal:
     bias: float = 0.0
     scale: float = 1.0
     fail_when: float | None = None
+    ignore_data: bool = False
 
     def compile(self, design: Mapping[str, Any], example: Mapping[str, np.ndarray]) -> ExactNormal:
         """Return a copy with every unset prior value taken from ``design``."""
@@ -76,7 +81,9 @@ class ExactNormal:
         y = np.asarray(data[self.response], dtype=float)
         if self.fail_when is not None and y.mean() > self.fail_when:
             raise RuntimeError(f"deliberate failure: mean(y)={y.mean():.3f} > {self.fail_when}")
-        mean, sd = normal_posterior(y, self.prior_mean, self.prior_sd, self.sigma)
+        mean, sd = normal_posterior(
+            y[:0] if self.ignore_data else y, self.prior_mean, self.prior_sd, self.sigma
+        )
         rng = np.random.default_rng(seed)
         shape = (sampling.chains, sampling.draws)
         theta = rng.normal(mean + self.bias * sd, sd * self.scale, shape)

@@ -145,6 +145,9 @@ def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
     models = model_table(results, estimands, ess_min=100.0 * chains)
     names = list(models["model"])
     sections = []
+    kinds = (
+        dict(zip(results["estimand"], results["kind"], strict=True)) if "kind" in results else {}
+    )
     for group, members in estimand_groups(results).items():
         panels = {m: panel_data(results, m, members) for m in names}
         figs = []
@@ -154,7 +157,9 @@ def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
                 f"<figure><h3>{escape(kind)}</h3>{svg}"
                 f"<figcaption>{escape(CAPTIONS[kind])}</figcaption></figure>"
             )
-        title = escape(group) + (f" ({len(members)} estimands)" if len(members) > 1 else "")
+        label = "test quantity" if kinds.get(members[0]) == "test_quantity" else "estimand"
+        count = f"{len(members)} {label}s" if len(members) > 1 else label
+        title = f"{escape(group)} <small>({count})</small>"
         sections.append(f"<h2>{title}</h2>{''.join(figs)}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
@@ -166,11 +171,14 @@ def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
 <p class="sub">{results["simulation"].nunique()} simulations, {len(names)} models,
 report written {stamp}</p>
 <h2>Verdict by model</h2>
-<p>A model is <b>calibrated</b> when none of its estimands' ranks departs from uniform:
-simultaneous ECDF test, Holm-adjusted over the model's estimands at family-wise level
-{ALPHA}. RMSE and interval width are divided by the prior sd of each estimand and averaged
-(1 = no better than the prior). Health columns give the share of fits affected
-(low ESS: bulk ESS below {100 * chains:.0f}).</p>
+<p>A model is <b>calibrated</b> when none of its estimands' or test quantities' ranks
+departs from uniform: simultaneous ECDF test, Holm-adjusted over all of the model's
+quantities at family-wise level {ALPHA}. Test quantities (the log-likelihood of the
+simulated data, per group too, and other functions of parameters and data) catch errors
+that leave every parameter's ranks uniform (Modrák et al. 2023). RMSE and interval width
+are divided by the prior sd of each quantity and averaged (1 = no better than the prior).
+Health columns give the share of fits affected (low ESS: bulk ESS below
+{100 * chains:.0f}).</p>
 {_verdict_table(models)}
 <details><summary>Every estimand</summary>
 <p>p_ecdf: simultaneous ECDF test; p_pot: arviz-stats pot_c test; p_chi2: rank histogram;

@@ -43,8 +43,13 @@ def binomial_interval(successes: int, trials: int, prob: float = 0.95) -> tuple[
 
 
 def z_scores(post_mean: np.ndarray, post_sd: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """``(posterior mean - truth) / posterior sd`` for each simulation."""
-    return (np.asarray(post_mean) - np.asarray(truth)) / np.asarray(post_sd)
+    """``(posterior mean - truth) / posterior sd`` for each simulation.
+
+    A degenerate posterior (sd 0, e.g. the spread of group means under complete pooling)
+    gives an infinite z-score where it misses the truth and NaN where it hits it exactly.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.asarray(post_mean) - np.asarray(truth)) / np.asarray(post_sd)
 
 
 def contraction(post_sd: np.ndarray, truth: np.ndarray) -> float:
