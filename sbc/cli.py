@@ -154,11 +154,7 @@ def _run(args: argparse.Namespace) -> None:
 
     scenario = scenarios.get(args.scenario)
     settings = scenario.resolve_settings(_overrides(args.overrides))
-    models = (
-        [m.strip() for m in args.models.split(",")]
-        if args.models
-        else [m.name for m in scenario.models]
-    )
+    models = [m.strip() for m in args.models.split(",")] if args.models else scenario.default_models
     for name in models:
         scenario.model(name)
     out = args.out if args.out is not None else Path("reports") / scenario.name
@@ -197,7 +193,8 @@ def _list() -> None:
         print(f"{scenario.name}: {scenario.description}")
         print("  models:")
         for model in scenario.models:
-            print(f"    {model.name:<16} {model.description}")
+            mark = " (mutant: planted bug)" if model.mutant else ""
+            print(f"    {model.name:<16} {model.description}{mark}")
         print("  settings (--set KEY=VALUE):")
         for s in scenario.settings:
             print(f"    {s.name:<18} {s.default!s:<8} {s.description}")

@@ -124,12 +124,16 @@ class Model:
         Compiles the model once for a design and refits it on new data.
     estimands : EstimandFunction
         Derives every scenario estimand from the posterior draws.
+    mutant : bool
+        A deliberately wrong variant (a planted bug) that SBC should flag; left out of
+        runs unless named explicitly (``--models``) or run by ``sbc mutants``.
     """
 
     name: str
     description: str
     backend: Backend
     estimands: EstimandFunction
+    mutant: bool = False
 
 
 Params = Mapping[str, np.ndarray]
@@ -241,6 +245,16 @@ class Scenario:
                 for k, v in self.test_quantities(params, data, design).items()
             }
         return out
+
+    @property
+    def default_models(self) -> list[str]:
+        """Names of the models a run checks unless told otherwise: all but the mutants."""
+        return [m.name for m in self.models if not m.mutant]
+
+    @property
+    def mutants(self) -> list[str]:
+        """Names of the deliberately wrong models (planted bugs)."""
+        return [m.name for m in self.models if m.mutant]
 
     @property
     def defaults(self) -> dict[str, int | float]:
