@@ -41,7 +41,7 @@ class Setting:
     ----------
     name : str
         Key used with ``--set name=value``.
-    default : int or float
+    default : int, float or str
         Default value; its type is the setting's type.
     description : str
         One line shown by ``sbc list``.
@@ -50,11 +50,11 @@ class Setting:
     """
 
     name: str
-    default: int | float
+    default: int | float | str
     description: str
     check: Callable[[Any], str | None] | None = None
 
-    def parse(self, text: str) -> int | float:
+    def parse(self, text: str) -> int | float | str:
         """Convert command-line text to this setting's type and validate it."""
         kind = type(self.default)
         try:
@@ -71,7 +71,10 @@ class Setting:
         """Raise :class:`SettingError` when ``value`` is not allowed."""
         if isinstance(self.default, int) and not isinstance(value, int | np.integer):
             raise SettingError(f"setting {self.name} needs an integer, got {value!r}")
-        if not np.isfinite(value):
+        if isinstance(self.default, str):
+            if not isinstance(value, str):
+                raise SettingError(f"setting {self.name} needs text, got {value!r}")
+        elif not np.isfinite(value):
             raise SettingError(f"setting {self.name} must be finite, got {value!r}")
         if self.check is not None and (message := self.check(value)) is not None:
             raise SettingError(f"setting {self.name}={value}: {message}")
@@ -195,6 +198,11 @@ class Scenario:
     test_quantities : callable, optional
         ``test_quantities(params, data, design) -> {name: ndarray of the batch shape}``:
         more test quantities, ranked like estimands (e.g. the spread of group means).
+    real_data : callable, optional
+        ``real_data(design) -> data``: a real data set of the design, for ``sbc fit``.
+    observed : callable, optional
+        ``observed(design) -> DataFrame`` with columns ``estimand``, ``label``, ``observed``
+        and ``weight``: raw estimates to show beside each model's posterior in ``sbc fit``.
     """
 
     name: str
@@ -209,6 +217,8 @@ class Scenario:
     test_quantities: (
         Callable[[Params, Mapping[str, np.ndarray], Any], Mapping[str, np.ndarray]] | None
     ) = None
+    real_data: Callable[[Any], Mapping[str, np.ndarray]] | None = None
+    observed: Callable[[Any], Any] | None = None
 
     def quantities(
         self, params: Params, data: Mapping[str, np.ndarray], design: Any

@@ -27,12 +27,15 @@ Models:
   same model, so calibrated in theory, kept to measure what centring costs in divergences.
 * ``partial_bambi`` (Bambi, ``height ~ 1 + (1|country)``, non-centred by Bambi): exactly
   the generative process written as a formula; calibrated.
+* ``mutant_*``: the ``partial`` model with one planted bug each (:data:`MUTANTS`), left
+  out of default runs; ``sbc mutants heights`` checks that SBC flags every one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -133,6 +136,39 @@ def _build_partial(design: Design, example: Mapping[str, np.ndarray], centred: b
 
 def _build_partial_centred(design: Design, example: Mapping[str, np.ndarray]) -> Any:
     return _build_partial(design, example, centred=True)
+
+
+def _build_mutant(design: Design, example: Mapping[str, np.ndarray], bug: str) -> Any:
+    """The non-centred ``partial`` model with one planted bug (see :data:`MUTANTS`)."""
+    import pymc as pm
+
+    between_scale = design.between_sd_scale / (8 if bug == "prior_scale" else 1)
+    with pm.Model(coords={"country": design.labels}) as model:
+        height = pm.Data("height", example["height"])
+        grand_mean = pm.Normal("grand_mean", design.mean_location, design.mean_scale)
+        between_sd = pm.HalfNormal("between_sd", between_scale)
+        if bug == "unused_hyperparameter":  # the seed's slip: sd fixed at 10, between_sd unused
+            country_mean = pm.Normal("country_mean", grand_mean, 10.0, dims="country")
+        else:
+            z = pm.Normal("z", 0.0, 1.0, dims="country")
+            country_mean = pm.Deterministic(
+                "country_mean", grand_mean + between_sd * z, dims="country"
+            )
+        sigma = pm.HalfNormal("sigma", design.within_sd_scale)
+        index = (design.country + 1) % design.n_groups if bug == "shifted_index" else design.country
+        scale_obs = sigma**2 if bug == "variance_as_sd" else sigma
+        pm.Normal("obs", country_mean[index], scale_obs, observed=height)
+    return model
+
+
+MUTANTS = {
+    "unused_hyperparameter": "country means ~ Normal(grand_mean, 10): between_sd declared, "
+    "never used (the seed's heights model)",
+    "variance_as_sd": "likelihood scale sigma**2 where sigma belongs (variance passed as sd)",
+    "prior_scale": "between-country sd prior scale 8 times smaller than the simulator's",
+    "shifted_index": "each person attached to the next country (an off-by-one group index)",
+}
+"""Planted bugs in the ``partial`` model: SBC must flag every one."""
 
 
 def _partial_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str, np.ndarray]:
@@ -260,6 +296,16 @@ SCENARIO = Scenario(
             "as partial, as a formula (Bambi: height ~ 1 + (1|country))",
             _bambi("height ~ 1 + (1|country)", _partial_priors),
             _partial_bambi_estimands,
+        ),
+        *(
+            Model(
+                f"mutant_{bug}",
+                text,
+                PyMCModel(partial(_build_mutant, bug=bug), data=("height",)),
+                _partial_estimands,
+                mutant=True,
+            )
+            for bug, text in MUTANTS.items()
         ),
     ),
     likelihood=Likelihood(_loglik, groups=_groups),

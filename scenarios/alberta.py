@@ -1,0 +1,263 @@
+"""Alberta diploma exams: school means on the real design (the seed's last example).
+
+Only school aggregates are public: for school i, the number of writers ``n_i`` and the exam
+average. As in the seed, the likelihood is for the school mean::
+
+    school_mean_i ~ Normal(mu_i, sqrt(sigma2_i / n_i)),
+    sigma2_i = mu_i (1 - mu_i) / (nu + 1)      # variance of Beta(mu_i nu, (1 - mu_i) nu)
+
+The design is real: the schools of one course and year with at least ``min_students``
+writers (Mathematics 30-1, 2016, 30 writers: 141 schools in 56 authorities), their sizes and
+their authorities, read from the official xlsx passed with ``--set data=FILE``. SBC then
+simulates scores on exactly that structure.
+
+Generative process (``partial`` shares exactly these priors)::
+
+    pop_mean ~ Beta(pop_mean_a, pop_mean_b)                   # mean of school means
+    kappa    ~ LogNormal(log kappa_median, kappa_log_sd)      # concentration of school means
+    mu_i     ~ Beta(pop_mean kappa, (1 - pop_mean) kappa)
+    nu       ~ LogNormal(log nu_median, nu_log_sd)            # concentration of student scores
+    school_mean_i ~ Normal(mu_i, sqrt(mu_i (1 - mu_i) / (nu + 1) / n_i))
+
+One student concentration ``nu`` is shared by all schools: with only school means observed,
+a separate ``nu_i`` per school (as in the seed) is informed by nothing but its prior.
+
+Estimands: ``pop_mean``, ``nu`` and ``school_mean[CODE]`` for every school (its ``mu_i``).
+Test quantity: the log-likelihood of the school means.
+
+Models (PyMC):
+
+* ``none``: independent ``mu_i ~ Beta(3, 1)`` (the seed's unpooled prior); its
+  ``pop_mean`` is the average of the school means. An approximation.
+* ``partial``: exactly the generative process; calibrated.
+* ``partial_authority``: schools pooled within authorities: authority means
+  ``Beta(pop_mean kappa, (1 - pop_mean) kappa)``, school means
+  ``Beta(a_j kappa_school, (1 - a_j) kappa_school)``. A richer model, not the generative one.
+* ``mutant_swapped_ab`` (planted bug, the seed's authority model): the two shape parameters of
+  the school-mean prior swapped. ``mutant_variance_as_sd``: ``sigma2_i / n_i`` used as the sd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sbc.backends.nutpie import PyMCModel
+from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
+from scenarios.alberta_data import DataError, load, select
+
+SETTINGS = (
+    Setting("data", "", "path of diploma-multiyear-sch-list-annual.xlsx (required)"),
+    Setting("course", "Mathematics 30-1", "diploma course"),
+    Setting("year", 2016, "school year (its ending year)"),
+    Setting(
+        "min_students",
+        30,
+        "drop schools with fewer writers",
+        lambda v: None if v >= 1 else "must be at least 1",
+    ),
+    Setting("pop_mean_a", 13.0, "Beta prior of the population mean: alpha", positive),
+    Setting("pop_mean_b", 7.0, "Beta prior of the population mean: beta", positive),
+    Setting("kappa_median", 40.0, "median concentration of school means", positive),
+    Setting("kappa_log_sd", 0.5, "log-sd of that concentration", positive),
+    Setting("nu_median", 5.0, "median concentration of student scores", positive),
+    Setting("nu_log_sd", 0.3, "log-sd of that concentration", positive),
+)
+
+
+@dataclass(frozen=True)
+class Design:
+    """The real schools: codes, names, writers and authorities, plus the prior settings."""
+
+    codes: tuple[str, ...]
+    names: tuple[str, ...]
+    writers: np.ndarray
+    observed: np.ndarray
+    authority: np.ndarray
+    authorities: tuple[str, ...]
+    pop_mean_a: float
+    pop_mean_b: float
+    kappa_median: float
+    kappa_log_sd: float
+    nu_median: float
+    nu_log_sd: float
+
+    @property
+    def n(self) -> int:
+        """Number of schools."""
+        return len(self.codes)
+
+
+def _schools(settings: Mapping[str, Any]) -> Any:
+    """The selected schools' rows (a DataFrame)."""
+    return select(
+        load(settings["data"]), settings["course"], settings["year"], settings["min_students"]
+    )
+
+
+def check_settings(settings: Mapping[str, Any]) -> str | None:
+    """Refuse a missing or unreadable data file, or a selection with no school."""
+    if not settings["data"]:
+        return "scenario alberta needs its data file: --set data=PATH (the diploma results xlsx)"
+    try:
+        _schools(settings)
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+def design(settings: Mapping[str, Any]) -> Design:
+    """Read the selected schools (from the cached extract)."""
+    rows = _schools(settings)
+    codes = rows["authority_code"].astype(str)
+    authorities = tuple(dict.fromkeys(codes))
+    return Design(
+        codes=tuple(rows["school_code"].astype(str)),
+        names=tuple(rows["school_name"].astype(str)),
+        writers=rows["writers"].to_numpy(float),
+        observed=rows["exam_mean"].to_numpy(float) / 100,
+        authority=np.array([authorities.index(c) for c in codes]),
+        authorities=authorities,
+        **{
+            k: float(settings[k])
+            for k in (
+                "pop_mean_a",
+                "pop_mean_b",
+                "kappa_median",
+                "kappa_log_sd",
+                "nu_median",
+                "nu_log_sd",
+            )
+        },
+    )
+
+
+def estimands(design: Design) -> tuple[str, ...]:
+    """Population mean, student concentration, and every school's mean."""
+    return ("pop_mean", "nu", *(f"school_mean[{c}]" for c in design.codes))
+
+
+def _sd(mu: np.ndarray, nu: np.ndarray, writers: np.ndarray) -> np.ndarray:
+    return np.sqrt(mu * (1 - mu) / (nu + 1) / writers)
+
+
+def simulate(design: Design, rng: np.random.Generator) -> Simulation:
+    """Draw the population and school parameters, then each school's observed mean."""
+    pop_mean = rng.beta(design.pop_mean_a, design.pop_mean_b)
+    kappa = rng.lognormal(np.log(design.kappa_median), design.kappa_log_sd)
+    mu = np.clip(rng.beta(pop_mean * kappa, (1 - pop_mean) * kappa, size=design.n), 1e-9, 1 - 1e-9)
+    nu = rng.lognormal(np.log(design.nu_median), design.nu_log_sd)
+    school_mean = rng.normal(mu, _sd(mu, nu, design.writers))
+    truth = {"pop_mean": pop_mean, "nu": nu} | {
+        f"school_mean[{c}]": m for c, m in zip(design.codes, mu, strict=True)
+    }
+    return Simulation({k: float(v) for k, v in truth.items()}, {"school_mean": school_mean})
+
+
+def real_data(design: Design) -> dict[str, np.ndarray]:
+    """The real school means, as a data set the models can be fitted to."""
+    return {"school_mean": design.observed}
+
+
+def observed(design: Design) -> pd.DataFrame:
+    """Each school's observed exam average (as a proportion), weighted by its writers."""
+    return pd.DataFrame(
+        {
+            "estimand": [f"school_mean[{c}]" for c in design.codes],
+            "label": [f"{n} ({c})" for n, c in zip(design.names, design.codes, strict=True)],
+            "observed": design.observed,
+            "weight": design.writers,
+        }
+    )
+
+
+def _build(design: Design, example: Mapping[str, np.ndarray], kind: str) -> Any:
+    import pymc as pm
+
+    with pm.Model(
+        coords={"school": list(design.codes), "authority": list(design.authorities)}
+    ) as model:
+        school_mean = pm.Data("school_mean", example["school_mean"])
+        nu = pm.LogNormal("nu", np.log(design.nu_median), design.nu_log_sd)
+        if kind == "none":
+            mu = pm.Beta("mu", 3.0, 1.0, dims="school")
+        else:
+            pop_mean = pm.Beta("pop_mean", design.pop_mean_a, design.pop_mean_b)
+            kappa = pm.LogNormal("kappa", np.log(design.kappa_median), design.kappa_log_sd)
+            if kind == "partial_authority":
+                kappa_school = pm.LogNormal(
+                    "kappa_school", np.log(2 * design.kappa_median), design.kappa_log_sd
+                )
+                a = pm.Beta(
+                    "authority_mean", pop_mean * kappa, (1 - pop_mean) * kappa, dims="authority"
+                )
+                centre = a[design.authority]
+                mu = pm.Beta(
+                    "mu", centre * kappa_school, (1 - centre) * kappa_school, dims="school"
+                )
+            elif kind == "mutant_swapped_ab":
+                mu = pm.Beta("mu", (1 - pop_mean) * kappa, pop_mean * kappa, dims="school")
+            else:
+                mu = pm.Beta("mu", pop_mean * kappa, (1 - pop_mean) * kappa, dims="school")
+        variance = mu * (1 - mu) / (nu + 1) / design.writers
+        sd = variance if kind == "mutant_variance_as_sd" else pm.math.sqrt(variance)
+        pm.Normal("obs", mu, sd, observed=school_mean)
+    return model
+
+
+def _estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str, np.ndarray]:
+    mu = draws["mu"]
+    out = {
+        "pop_mean": draws["pop_mean"] if "pop_mean" in draws else mu.mean(axis=-1),
+        "nu": draws["nu"],
+    }
+    return out | {f"school_mean[{c}]": mu[..., i] for i, c in enumerate(design.codes)}
+
+
+def _loglik(
+    params: Mapping[str, np.ndarray], data: Mapping[str, np.ndarray], design: Design
+) -> np.ndarray:
+    mu = np.stack([params[f"school_mean[{c}]"] for c in design.codes], axis=-1)
+    sd = _sd(mu, np.asarray(params["nu"])[..., None], design.writers)
+    z = (data["school_mean"] - mu) / sd
+    return -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+
+
+def _model(kind: str, description: str, mutant: bool = False) -> Model:
+    return Model(
+        kind,
+        description,
+        PyMCModel(partial(_build, kind=kind), data=("school_mean",)),
+        _estimands,
+        mutant,
+    )
+
+
+SCENARIO = Scenario(
+    name="alberta",
+    description="Alberta diploma exam school means on the real design (needs --set data=FILE)",
+    settings=SETTINGS,
+    design=design,
+    simulate=simulate,
+    estimands=estimands,
+    models=(
+        _model("none", "independent school means, Beta(3, 1) prior (the seed's unpooled model)"),
+        _model("partial", "school means from a shared, learned Beta prior (exact)"),
+        _model("partial_authority", "school means pooled within authorities (three levels)"),
+        _model(
+            "mutant_swapped_ab",
+            "school-mean prior with alpha and beta swapped (the seed's slip)",
+            True,
+        ),
+        _model("mutant_variance_as_sd", "sigma2 / n used as the sd of a school mean", True),
+    ),
+    check_settings=check_settings,
+    likelihood=Likelihood(_loglik),
+    real_data=real_data,
+    observed=observed,
+)

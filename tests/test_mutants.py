@@ -1,0 +1,31 @@
+"""Detection of planted bugs: flagged mutants, the first N that flags them, the report."""
+
+import scenarios
+from sbc.backends import Sampling
+from sbc.mutants import detection_table, write_detection_report
+from sbc.runner import run
+
+
+def test_detection_flags_bugs_and_spares_the_correct_model(tmp_path):
+    """On exact posteriors, the biased and prior-only models are flagged, the exact one not."""
+    conjugate = scenarios.get("conjugate")
+    models = ["exact", "biased", "prior_only"]
+    results = run(
+        conjugate, conjugate.defaults, models, 200, tmp_path, seed=4, sampling=Sampling(draws=200)
+    )
+    table = detection_table(results, models, step=50).set_index("model")
+    assert not table.loc["exact", "flagged"]
+    assert table.loc["biased", "flagged"] and table.loc["biased", "first_flagged_at"] == 50
+    assert table.loc["prior_only", "flagged"]
+    assert table.loc["prior_only", "revealed_by"].startswith("loglik")
+    html = write_detection_report(tmp_path, table.reset_index(), {}).read_text()
+    assert html.count('class="ok"') == 3  # all three outcomes are the expected ones
+    assert (tmp_path / "mutants.csv").is_file()
+
+
+def test_every_scenario_marks_its_mutants_and_keeps_them_out_of_default_runs():
+    """Mutants are flagged as such and never among the models run by default."""
+    heights = scenarios.get("heights")
+    assert len(heights.mutants) >= 4
+    assert not set(heights.mutants) & set(heights.default_models)
+    assert all(name.startswith("mutant_") for name in heights.mutants)
