@@ -3,7 +3,7 @@
 ``sbc mutants SCENARIO`` runs the scenario's correct ``partial`` model and every model marked
 ``mutant=True`` on the same simulated data sets, then reports for each model whether it is
 flagged (the verdict of :func:`sbc.calibration.model_table`: a Holm-adjusted simultaneous
-ECDF test over all estimands and test quantities at level :data:`sbc.calibration.ALPHA`),
+``pot_c`` test over all estimands and test quantities at level :data:`sbc.calibration.ALPHA`),
 which quantities revealed it, and the smallest number of simulations at which it is flagged
 (checked on the first 10, 20, 30, ... simulations: the smallest N from which on it stays
 flagged). The correct model must not be flagged.
@@ -19,17 +19,19 @@ import numpy as np
 import pandas as pd
 
 from sbc.calibration import ALPHA, ok_fits
-from sbc.stats.uniformity import ecdf_pvalue, holm
+from sbc.stats.uniformity import holm, uniformity_pvalue
 
 CORRECT = "partial"
 """The model every scenario's mutants are variants of."""
 
 
 def holm_pvalues(results: pd.DataFrame) -> pd.Series:
-    """Holm-adjusted simultaneous-ECDF p-value of every quantity of one model's results."""
+    """Holm-adjusted uniformity p-value (``pot_c``, as the verdict) of every quantity."""
     ok = ok_fits(results)
     names = list(dict.fromkeys(ok["estimand"]))
-    raw = np.array([ecdf_pvalue(ok.loc[ok["estimand"] == n, "pit"].to_numpy(float)) for n in names])
+    raw = np.array(
+        [uniformity_pvalue(ok.loc[ok["estimand"] == n, "pit"].to_numpy(float)) for n in names]
+    )
     return pd.Series(holm(raw), index=names)
 
 
@@ -113,7 +115,7 @@ th {{ background: #f5f5f5; }} .l {{ text-align: left; }}
 </style></head><body>
 <h1>Does SBC catch the planted bugs?</h1>
 <p>{int(table["simulations"].max())} simulations. A model is flagged when the Holm-adjusted
-simultaneous ECDF test rejects uniform ranks for any estimand or test quantity at
+uniformity test (arviz-stats' pot_c) rejects uniform ranks for any estimand or test quantity at
 family-wise level {ALPHA}. Green: the outcome SBC should give (mutants flagged, the correct
 model not). "First flagged at" is the smallest number of simulations, checked in steps of
 10, from which on the model stays flagged.</p>

@@ -172,7 +172,7 @@ def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
 report written {stamp}</p>
 <h2>Verdict by model</h2>
 <p>A model is <b>calibrated</b> when none of its estimands' or test quantities' ranks
-departs from uniform: simultaneous ECDF test, Holm-adjusted over all of the model's
+departs from uniform: arviz-stats' pot_c test, Holm-adjusted over all of the model's
 quantities at family-wise level {ALPHA}. Test quantities (the log-likelihood of the
 simulated data, per group too, and other functions of parameters and data) catch errors
 that leave every parameter's ranks uniform (Modrák et al. 2023). RMSE and interval width
@@ -182,7 +182,8 @@ Health columns give the share of fits affected (low ESS: bulk ESS below
 {_verdict_table(models)}
 <details><summary>Every estimand</summary>
 <p>p_ecdf: simultaneous ECDF test; p_pot: arviz-stats pot_c test; p_chi2: rank histogram;
-p_holm: p_ecdf adjusted over the model's estimands. z: (posterior mean &minus; truth) / posterior
+p_holm: p_pot adjusted over the model's quantities (the verdict).
+z: (posterior mean &minus; truth) / posterior
 sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / prior variance.</p>
 {_frame_table(estimands)}
 </details>
