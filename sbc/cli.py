@@ -1,10 +1,10 @@
-"""Command line: ``sbc run``, ``sbc list``, ``sbc summary`` and ``sbc report``."""
+"""Command line: ``sbc run``, ``sweep``, ``mutants``, ``fit``, ``list``, ``summary``, ``report``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -14,7 +14,7 @@ import scenarios
 from sbc.backends import Sampling
 from sbc.calibration import ALPHA, estimand_table, model_table
 from sbc.report.html import write_report
-from sbc.scenario import SettingError
+from sbc.scenario import Scenario, SettingError
 from sbc.store import RunStore, StoreError
 
 
@@ -44,15 +44,35 @@ def _thin(text: str) -> int | None:
     return None if text == "ess" else _count(1)(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _folder(text: str) -> Path:
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder path")
+    return Path(text)
+
+
 def _parser() -> _Parser:
     parser = _Parser(prog="sbc", description="Simulation-based calibration of hierarchical models.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run (or resume) an SBC run")
-    run.add_argument("scenario", help="scenario name (see `sbc list`)")
+    run.add_argument(
+        "scenario",
+        help="scenario: a name (see `sbc list`), a file my_scenario.py defining SCENARIO, "
+        "or package.module:OBJECT",
+    )
     run.add_argument("--simulations", "-n", type=_count(1), default=200, help="default: 200")
     run.add_argument("--jobs", "-j", type=_count(1), default=None, help="default: all cores")
     run.add_argument("--seed", type=_count(0), default=0, help="run seed (default: 0)")
-    run.add_argument("--out", type=Path, default=None, help="default: reports/SCENARIO")
+    run.add_argument("--out", type=_folder, default=None, help="default: reports/SCENARIO")
     run.add_argument(
         "--set",
         dest="overrides",
@@ -84,16 +104,102 @@ def _parser() -> _Parser:
         help="rank only the estimands, not the log-likelihood and other test quantities",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar or printed summary")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete sbc's files in the --out folder first (parts/, results, run.json, report)",
+    )
+    run.add_argument(
+        "--fit-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop a fit running longer and record it as that fit's error",
+    )
+    _add_backend(run)
+    _add_data(run)
+    mutants = commands.add_parser(
+        "mutants", help="run the correct partial model and every planted bug; report detection"
+    )
+    mutants.add_argument("scenario", help="scenario name, file or module:OBJECT")
+    mutants.add_argument("--simulations", "-n", type=_count(1), default=200, help="default: 200")
+    mutants.add_argument("--jobs", "-j", type=_count(1), default=None, help="default: all cores")
+    mutants.add_argument("--seed", type=_count(0), default=0, help="run seed (default: 0)")
+    mutants.add_argument(
+        "--out", type=_folder, default=None, help="default: reports/SCENARIO-mutants"
+    )
+    mutants.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
+    )
+    mutants.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data(mutants)
+    fit = commands.add_parser("fit", help="fit the models to a scenario's real data (alberta)")
+    fit.add_argument("scenario", help="scenario with real data (alberta)")
+    fit.add_argument("--out", type=_folder, default=None, help="default: reports/SCENARIO-fit")
+    fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    fit.add_argument("--models", default=None, help="comma-separated models (default: all)")
+    fit.add_argument("--chains", type=_count(1), default=4)
+    fit.add_argument("--tune", type=_count(0), default=Sampling.tune)
+    fit.add_argument("--draws", type=_count(1), default=Sampling.draws)
+    fit.add_argument("--target-accept", type=float, default=Sampling.target_accept)
+    _add_data(fit)
     commands.add_parser("list", help="show scenarios, models and settings with defaults")
     show = commands.add_parser("summary", help="print the calibration summary of a run folder")
-    show.add_argument("out", type=Path)
+    show.add_argument("out", type=_folder)
     report = commands.add_parser("report", help="(re)write DIR/report.html from stored results")
-    report.add_argument("out", type=Path)
+    report.add_argument("out", type=_folder)
+    sweep = commands.add_parser(
+        "sweep", help="run (or resume) one SBC run per cell of a grid of settings"
+    )
+    sweep.add_argument("spec", type=_folder, help="sweep specification (TOML)")
+    sweep.add_argument("--jobs", "-j", type=_count(1), default=None, help="default: all cores")
+    sweep.add_argument("--out", type=_folder, default=None, help="default: reports/sweeps/SPEC")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_backend(sweep)
     return parser
 
 
-def _overrides(pairs: Sequence[str]) -> dict[str, str]:
+def _add_data(command: argparse.ArgumentParser) -> None:
+    """Shortcuts for scenarios built on a data file (alberta): --data, --course, ..."""
+    command.add_argument(
+        "--data",
+        type=_folder,
+        default=None,
+        metavar="FILE",
+        help="data file, for scenarios with a real design (same as --set data=FILE)",
+    )
+    command.add_argument("--course", default=None, help="same as --set course=...")
+    command.add_argument("--year", default=None, help="same as --set year=...")
+    command.add_argument("--min-students", default=None, help="same as --set min_students=...")
+
+
+def _add_backend(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--backend",
+        choices=("loky", "dask"),
+        default="loky",
+        help="local worker processes (default) or an existing Dask cluster",
+    )
+    command.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler, tcp://host:port"
+    )
+
+
+def _check_backend(args: argparse.Namespace) -> None:
+    if args.backend == "dask" and not args.scheduler:
+        raise UsageError("--backend dask needs --scheduler ADDRESS")
+    if args.backend != "dask" and args.scheduler:
+        raise UsageError("--scheduler needs --backend dask")
+    if args.backend == "dask" and getattr(args, "fit_timeout", None) is not None:
+        raise UsageError("--fit-timeout is not available with --backend dask")
+
+
+def _overrides(pairs: Sequence[str], args: argparse.Namespace | None = None) -> dict[str, str]:
     values = {}
+    shortcuts = {"data": "data", "course": "course", "year": "year", "min_students": "min_students"}
+    for attribute, key in shortcuts.items():
+        if args is not None and getattr(args, attribute, None) is not None:
+            values[key] = str(getattr(args, attribute))
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -137,7 +243,7 @@ def _print_summary(results: pd.DataFrame) -> None:
         "{:.3g}".format,
     ):
         print(estimands[columns].to_string(index=False))
-        print(f"\nverdict (Holm-adjusted simultaneous ECDF test at family-wise level {ALPHA}):")
+        print(f"\nverdict (pot_c uniformity test, Holm-adjusted, family-wise level {ALPHA}):")
         print(models[verdict].to_string(index=False))
 
 
@@ -149,15 +255,38 @@ def _sampling(args: argparse.Namespace) -> Sampling:
     )
 
 
-def _run(args: argparse.Namespace) -> None:
-    from sbc.runner import default_jobs, run
+def resolve(scenario: Scenario, overrides: Mapping[str, object]) -> dict[str, int | float]:
+    """``scenario.resolve_settings``, with values too large for NumPy reported as bad input."""
+    try:
+        return scenario.resolve_settings(overrides)
+    except (TypeError, OverflowError) as exc:
+        name = scenarios.display_name(scenario)
+        raise SettingError(f"scenario {name}: a setting value is out of range ({exc})") from None
 
-    scenario = scenarios.get(args.scenario)
-    settings = scenario.resolve_settings(_overrides(args.overrides))
-    models = [m.strip() for m in args.models.split(",")] if args.models else scenario.default_models
+
+def _models(scenario: Scenario, text: str | None) -> list[str]:
+    if text is None:
+        return scenario.default_models
+    models = [m.strip() for m in text.split(",")]
+    if not all(models):
+        raise UsageError(f"--models needs comma-separated model names, got {text!r}")
+    if len(set(models)) < len(models):
+        raise UsageError(f"--models names a model twice: {text!r}")
     for name in models:
         scenario.model(name)
-    out = args.out if args.out is not None else Path("reports") / scenario.name
+    return models
+
+
+def _run(args: argparse.Namespace) -> None:
+    from sbc.runner import check_scenario, default_jobs, run
+
+    _check_backend(args)
+    sampling = _sampling(args)
+    scenario = scenarios.get(args.scenario)
+    settings = resolve(scenario, _overrides(args.overrides, args))
+    models = _models(scenario, args.models)
+    check_scenario(scenario, settings, models)
+    out = args.out if args.out is not None else Path("reports") / scenarios.display_name(scenario)
     try:
         results = run(
             scenario,
@@ -166,11 +295,15 @@ def _run(args: argparse.Namespace) -> None:
             args.simulations,
             out,
             seed=args.seed,
-            sampling=_sampling(args),
+            sampling=sampling,
             thin=args.thin,
             jobs=args.jobs or default_jobs(),
             progress=not args.quiet,
             test_quantities=args.test_quantities,
+            fit_timeout=args.fit_timeout,
+            backend=args.backend,
+            scheduler=args.scheduler,
+            overwrite=args.overwrite,
         )
     except KeyboardInterrupt:
         done = len(RunStore(out).finished())
@@ -192,12 +325,57 @@ def _list() -> None:
         scenario = scenarios.get(name)
         print(f"{scenario.name}: {scenario.description}")
         print("  models:")
+        width = max(len(m.name) for m in scenario.models) + 2
         for model in scenario.models:
             mark = " (mutant: planted bug)" if model.mutant else ""
-            print(f"    {model.name:<16} {model.description}{mark}")
+            print(f"    {model.name:<{width}}{model.description}{mark}")
         print("  settings (--set KEY=VALUE):")
+        width = max(len(s.name) for s in scenario.settings) + 2
+        value = max(len(str(s.default)) for s in scenario.settings) + 2
         for s in scenario.settings:
-            print(f"    {s.name:<18} {s.default!s:<8} {s.description}")
+            print(f"    {s.name:<{width}}{s.default!s:<{value}}{s.description}")
+
+
+def _mutants(args: argparse.Namespace) -> None:
+    from sbc.mutants import CORRECT, detection_table, write_detection_report
+    from sbc.runner import check_scenario, default_jobs, run
+
+    scenario = scenarios.get(args.scenario)
+    if not scenario.mutants:
+        raise UsageError(f"scenario {scenarios.display_name(scenario)} ships no mutants")
+    settings = resolve(scenario, _overrides(args.overrides, args))
+    models = [scenario.model(CORRECT).name, *scenario.mutants]
+    check_scenario(scenario, settings, models)
+    out = args.out or Path("reports") / f"{scenarios.display_name(scenario)}-mutants"
+    results = run(
+        scenario,
+        settings,
+        models,
+        args.simulations,
+        out,
+        seed=args.seed,
+        jobs=args.jobs or default_jobs(),
+        progress=not args.quiet,
+    )
+    table = detection_table(results, models)
+    write_report(out)
+    path = write_detection_report(out, table, {m.name: m.description for m in scenario.models})
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+        print(table.drop(columns=["simulations"]).to_string(index=False))
+    print(f"\ndetection report: {path}")
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from sbc.realfit import fit_real, write_fit
+
+    scenario = scenarios.get(args.scenario)
+    if scenario.real_data is None:
+        raise UsageError(f"scenario {scenarios.display_name(scenario)} has no real data to fit")
+    settings = resolve(scenario, _overrides(args.overrides, args))
+    models = _models(scenario, args.models)
+    table = fit_real(scenario, settings, models, _sampling(args))
+    out = args.out or Path("reports") / f"{scenarios.display_name(scenario)}-fit"
+    print(write_fit(out, scenario, settings, table))
 
 
 def _summary(out: Path) -> None:
@@ -208,21 +386,67 @@ def _report(out: Path) -> None:
     print(write_report(out))
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    from sbc.runner import default_jobs
+    from sbc.sweep import load_spec, run_sweep
+
+    _check_backend(args)
+    spec = load_spec(args.spec)
+    out = args.out if args.out is not None else Path("reports") / "sweeps" / args.spec.stem
+    try:
+        index = run_sweep(
+            spec,
+            out,
+            jobs=args.jobs or default_jobs(),
+            progress=not args.quiet,
+            backend=args.backend,
+            scheduler=args.scheduler,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"sbc: interrupted; finished simulations are saved in {out}; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    if not args.quiet:
+        print(f"sweep report: {index}")
+
+
+def _one_line(message: object) -> str:
+    """The message on one line: line breaks shown escaped."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sbc`` command; returns the exit code."""
+    from sbc.runner import RunError
+    from sbc.sweep import SpecError
+
     try:
         args = _parser().parse_args(argv)
         if args.command == "run":
             _run(args)
+        elif args.command == "sweep":
+            _sweep(args)
+        elif args.command == "mutants":
+            _mutants(args)
+        elif args.command == "fit":
+            _fit(args)
         elif args.command == "list":
             _list()
         elif args.command == "report":
             _report(args.out)
         else:
             _summary(args.out)
-    except (UsageError, SettingError, StoreError) as exc:
-        print(f"sbc: error: {exc}", file=sys.stderr)
+    except (UsageError, SettingError, StoreError, SpecError) as exc:
+        print(f"sbc: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except RunError as exc:
+        print(f"sbc: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into a pager or `head` that closed early
+        sys.stderr.close()
     return 0
 
 

@@ -6,15 +6,21 @@ Layout::
     OUT/parts/sim-000042.parquet   rows of one finished simulation (written as it finishes)
     OUT/results.parquet        every finished simulation, sorted (rebuilt from the parts)
 
-Each part is written to a temporary file and renamed, so a part on disk is always whole: an
-interrupted run loses at most the simulations that were still running, and re-running the
-same command computes only the missing ones.
+Each part is written to a temporary file (``parts/.sim-000042.parquet.PID.tmp``) and renamed,
+so a part on disk is always whole: an interrupted run (even ``kill -9``) loses at most the
+simulations that were still running, and re-running the same command computes only the
+missing ones. Parts are named by simulation index and only the process that opened the run
+writes them, so a simulation can never be stored twice: a retried or duplicated task just
+replaces its part with identical rows. Temporary files orphaned by a killed writer are
+never read and are removed when the run is next opened.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sys
 from collections.abc import Iterable, Mapping
 from importlib import metadata
@@ -38,6 +44,14 @@ PACKAGES: tuple[str, ...] = (
 
 class StoreError(RuntimeError):
     """The output folder cannot hold this run (another run's results, unreadable files)."""
+
+
+OWN_FILES: tuple[str, ...] = ("run.json", "results.parquet", "summary.csv", "report.html")
+"""Files of a run folder that belong to sbc (with ``parts/``): what ``--overwrite`` deletes."""
+
+_PART = re.compile(r"sim-(\d+)\.parquet")
+_TMP = re.compile(r"\..+\.(\d+)\.tmp")
+_FRESH = "; `sbc run --overwrite` starts that folder afresh (or use another --out folder)"
 
 
 def versions(packages: Iterable[str] = PACKAGES) -> dict[str, str | None]:
@@ -91,9 +105,13 @@ class RunStore:
         """
         identity = json.loads(json.dumps(identity))
         wall_seconds = 0.0
-        if self.run_file.exists():
+        if self.out.exists() and not self.out.is_dir():
+            raise StoreError(f"{self.out} is a file, not a folder")
+        if self.run_file.exists() or self.run_file.is_symlink():
             record = self.record()
             previous, wall_seconds = record["identity"], record.get("wall_seconds", 0.0)
+            if not isinstance(wall_seconds, int | float):
+                wall_seconds = 0.0
             if previous != identity:
                 changed = sorted(
                     k
@@ -104,11 +122,65 @@ class RunStore:
                     f"{self.out} holds a run with other {', '.join(changed)}; "
                     "use another --out folder or the same settings to resume"
                 )
+        elif self.finished():
+            raise StoreError(
+                f"{self.parts} holds simulations but {self.run_file} is missing{_FRESH}"
+            )
         try:
             self.parts.mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise StoreError(f"cannot create output folder {self.out}: {reason}") from None
+        self.remove_orphans()
+        self.check_parts()
+        try:
+            self._write_record({"identity": identity, **extra, "wall_seconds": wall_seconds})
         except OSError as exc:
-            raise StoreError(f"cannot create output folder {self.out}: {exc.strerror}") from None
-        self._write_record({"identity": identity, **extra, "wall_seconds": wall_seconds})
+            raise StoreError(f"cannot write {self.run_file}: {exc.strerror}") from None
+
+    def clear(self) -> None:
+        """Delete sbc's own files in the folder (``parts/`` and :data:`OWN_FILES`) only.
+
+        Raises
+        ------
+        StoreError
+            If the output path is a file, or a file cannot be removed.
+        """
+        if self.out.exists() and not self.out.is_dir():
+            raise StoreError(f"{self.out} is a file, not a folder")
+        try:
+            if self.parts.is_dir() and not self.parts.is_symlink():
+                shutil.rmtree(self.parts)
+            elif self.parts.exists() or self.parts.is_symlink():
+                self.parts.unlink()
+            for name in OWN_FILES:
+                (self.out / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot clear {self.out}: {exc}") from None
+
+    def remove_orphans(self) -> None:
+        """Remove temporary files left by writers that no longer run (``kill -9``)."""
+        for path in [*self.parts.glob(".*.tmp"), *self.out.glob(".*.tmp")]:
+            match = _TMP.fullmatch(path.name)
+            if match and not _alive(int(match.group(1))):
+                path.unlink(missing_ok=True)
+
+    def check_parts(self) -> None:
+        """Check that every stored part is a readable Parquet file.
+
+        Raises
+        ------
+        StoreError
+            Naming the first unreadable part.
+        """
+        import pyarrow.parquet as pq
+
+        for i in sorted(self.finished()):
+            path = self.part_file(i)
+            try:
+                pq.read_metadata(path)
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"cannot read {path}: {_first_line(exc)}{_FRESH}") from None
 
     def record(self) -> dict[str, Any]:
         """The run's ``run.json``.
@@ -121,9 +193,9 @@ class RunStore:
         try:
             record = json.loads(self.run_file.read_text())
         except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read {self.run_file}: {exc}") from None
-        if not isinstance(record, dict) or "identity" not in record:
-            raise StoreError(f"{self.run_file} is not an sbc run record")
+            raise StoreError(f"cannot read {self.run_file}: {_first_line(exc)}{_FRESH}") from None
+        if not isinstance(record, dict) or not isinstance(record.get("identity"), dict):
+            raise StoreError(f"{self.run_file} is not an sbc run record{_FRESH}")
         return record
 
     def add_wall_seconds(self, seconds: float) -> None:
@@ -149,7 +221,7 @@ class RunStore:
         try:
             return pd.read_parquet(self.results_file)
         except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read {self.results_file}: {exc}") from None
+            raise StoreError(f"cannot read {self.results_file}: {_first_line(exc)}") from None
 
     def part_file(self, simulation: int) -> Path:
         """Path of simulation ``simulation``'s part."""
@@ -157,7 +229,11 @@ class RunStore:
 
     def finished(self) -> set[int]:
         """Indices of the simulations whose part is on disk."""
-        return {int(p.stem.removeprefix("sim-")) for p in self.parts.glob("sim-*.parquet")}
+        return {
+            int(match.group(1))
+            for p in self.parts.glob("sim-*.parquet")
+            if (match := _PART.fullmatch(p.name))
+        }
 
     def write_part(self, frame: pd.DataFrame) -> None:
         """Store the rows of one finished simulation."""
@@ -178,9 +254,29 @@ class RunStore:
             try:
                 frames.append(pd.read_parquet(self.part_file(i)))
             except (OSError, ValueError) as exc:
-                raise StoreError(f"cannot read {self.part_file(i)}: {exc}") from None
+                raise StoreError(
+                    f"cannot read {self.part_file(i)}: {_first_line(exc)}{_FRESH}"
+                ) from None
         if not frames:
             return pd.DataFrame()
         results = pd.concat(frames, ignore_index=True)
         _write_atomic(self.results_file, lambda p: results.to_parquet(p, index=False))
         return results
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a writer that may yet rename its file)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

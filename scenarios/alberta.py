@@ -103,7 +103,7 @@ def _schools(settings: Mapping[str, Any]) -> Any:
 def check_settings(settings: Mapping[str, Any]) -> str | None:
     """Refuse a missing or unreadable data file, or a selection with no school."""
     if not settings["data"]:
-        return "scenario alberta needs its data file: --set data=PATH (the diploma results xlsx)"
+        return "scenario alberta needs its data file: --data FILE (the diploma results xlsx)"
     try:
         _schools(settings)
     except DataError as exc:

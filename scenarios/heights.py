@@ -77,8 +77,14 @@ class Design:
 
     @property
     def labels(self) -> list[str]:
-        """Country labels, in index order."""
-        return [f"c{j + 1}" for j in range(self.n_groups)]
+        """Country labels in index order, zero-padded (``c01``, ...) so they also sort in it.
+
+        Bambi orders group levels by their text even for an ordered categorical, so with
+        ten or more countries ``c10`` would come before ``c2`` and country means would be
+        read off the wrong group.
+        """
+        width = len(str(self.n_groups))
+        return [f"c{j + 1:0{width}d}" for j in range(self.n_groups)]
 
 
 def design(settings: Mapping[str, Any]) -> Design:

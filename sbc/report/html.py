@@ -215,7 +215,7 @@ def write_report(out: str | os.PathLike[str]) -> Path:
     store = RunStore(out)
     text = render(store.results(), store.record())
     path = Path(out) / "report.html"
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path

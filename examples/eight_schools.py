@@ -1,0 +1,127 @@
+"""The eight schools (Rubin 1981; Gelman et al., BDA3 section 5.5) as a user scenario.
+
+Run it with ``sbc run examples/eight_schools.py``. A user scenario is any Python file that
+defines ``SCENARIO``, a :class:`sbc.scenario.Scenario`; nothing needs registering.
+
+Generative process, with the eight known standard errors of the coaching effects::
+
+    mu       ~ Normal(0, mu_sd)                 # average coaching effect
+    tau      ~ HalfNormal(tau_scale)            # sd of the school effects
+    theta[j] = mu + tau * eta[j],  eta[j] ~ Normal(0, 1)
+    y[j]     ~ Normal(theta[j], sigma[j]),  sigma = 15, 10, 16, 11, 9, 11, 10, 18
+
+Estimands: ``mu``, ``tau`` and ``theta[1..8]``; test quantity: the log-likelihood.
+
+Models:
+
+* ``partial`` (PyMC, non-centred): exactly the generative process; calibrated.
+* ``none`` (PyMC): independent school effects with a fixed prior
+  ``Normal(0, mu_sd + tau_scale)``; its ``mu`` is the average of the eight effects and its
+  ``tau`` their sd. Not the generative process: expect ``tau`` to be miscalibrated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from sbc.backends.nutpie import PyMCModel
+from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
+
+SIGMA = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+"""Known standard errors of the eight schools' estimated effects."""
+J = len(SIGMA)
+
+
+def design(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings plus the known standard errors."""
+    return {**settings, "sigma": SIGMA}
+
+
+def estimands(design: Mapping[str, Any]) -> tuple[str, ...]:
+    """Average effect, effect sd and every school's effect."""
+    return ("mu", "tau", *(f"theta[{j + 1}]" for j in range(J)))
+
+
+def simulate(design: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    """Draw mu, tau and the school effects from the prior, then the observed effects."""
+    mu = rng.normal(0.0, design["mu_sd"])
+    tau = abs(rng.normal(0.0, design["tau_scale"]))
+    theta = mu + tau * rng.normal(size=J)
+    y = rng.normal(theta, design["sigma"])
+    truth = {"mu": mu, "tau": tau} | {f"theta[{j + 1}]": t for j, t in enumerate(theta)}
+    return Simulation(truth={k: float(v) for k, v in truth.items()}, data={"y": y})
+
+
+def _by_school(mu: np.ndarray, tau: np.ndarray, theta: np.ndarray) -> dict[str, np.ndarray]:
+    return {"mu": mu, "tau": tau} | {f"theta[{j + 1}]": theta[..., j] for j in range(J)}
+
+
+def _build_partial(design: Mapping[str, Any], example: Mapping[str, np.ndarray]) -> Any:
+    import pymc as pm
+
+    with pm.Model() as model:
+        y = pm.Data("y", example["y"])
+        mu = pm.Normal("mu", 0.0, design["mu_sd"])
+        tau = pm.HalfNormal("tau", design["tau_scale"])
+        eta = pm.Normal("eta", 0.0, 1.0, shape=J)
+        theta = pm.Deterministic("theta", mu + tau * eta)
+        pm.Normal("obs", theta, design["sigma"], observed=y)
+    return model
+
+
+def _partial_estimands(draws: Mapping[str, np.ndarray], design: Any) -> dict[str, np.ndarray]:
+    return _by_school(draws["mu"], draws["tau"], draws["theta"])
+
+
+def _build_none(design: Mapping[str, Any], example: Mapping[str, np.ndarray]) -> Any:
+    import pymc as pm
+
+    with pm.Model() as model:
+        y = pm.Data("y", example["y"])
+        theta = pm.Normal("theta", 0.0, design["mu_sd"] + design["tau_scale"], shape=J)
+        pm.Normal("obs", theta, design["sigma"], observed=y)
+    return model
+
+
+def _none_estimands(draws: Mapping[str, np.ndarray], design: Any) -> dict[str, np.ndarray]:
+    theta = draws["theta"]
+    return _by_school(theta.mean(axis=-1), theta.std(axis=-1, ddof=1), theta)
+
+
+def _loglik(
+    params: Mapping[str, np.ndarray], data: Mapping[str, np.ndarray], design: Any
+) -> np.ndarray:
+    theta = np.stack([params[f"theta[{j + 1}]"] for j in range(J)], axis=-1)
+    z = (data["y"] - theta) / design["sigma"]
+    return -0.5 * z**2 - np.log(design["sigma"]) - 0.5 * np.log(2 * np.pi)
+
+
+SCENARIO = Scenario(
+    name="eight_schools",
+    description="eight schools: coaching effects with known standard errors (normal, two levels)",
+    settings=(
+        Setting("mu_sd", 5.0, "prior sd of the average effect mu", positive),
+        Setting("tau_scale", 5.0, "half-normal scale of the effect sd tau", positive),
+    ),
+    design=design,
+    simulate=simulate,
+    estimands=estimands,
+    models=(
+        Model(
+            "partial",
+            "school effects from a learned prior, non-centred (PyMC)",
+            PyMCModel(_build_partial, data=("y",)),
+            _partial_estimands,
+        ),
+        Model(
+            "none",
+            "independent school effects, fixed prior (PyMC)",
+            PyMCModel(_build_none, data=("y",)),
+            _none_estimands,
+        ),
+    ),
+    likelihood=Likelihood(_loglik),
+)

@@ -1,0 +1,131 @@
+"""The sweep report ``index.html``: model metrics against a swept setting, one file.
+
+Self-contained like the run report: inline CSS and SVG (matplotlib), no scripts. For each
+metric of :data:`sbc.sweep.METRICS` one panel plots every model against the x-axis
+setting, one line per model and combination of the other grid keys; a table lists every
+cell and model with a link to the cell's own report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from sbc.calibration import ALPHA
+from sbc.report import figures
+from sbc.report.html import CSS
+
+if TYPE_CHECKING:
+    from sbc.sweep import Spec
+
+STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v")
+
+
+def metric_figure(spec: Spec, summary: pd.DataFrame) -> str:
+    """Inline SVG: one panel per metric, the metric against ``spec.x``, a line per series."""
+    import matplotlib.pyplot as plt
+
+    from sbc.sweep import METRICS, other_keys
+
+    others = list(other_keys(spec))
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.4 * len(METRICS), 3.0), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    xs = np.asarray(spec.grid[spec.x], dtype=float)
+    log_x = bool((xs > 0).all() and xs.max() / xs.min() >= 10)
+    groups = list(summary.groupby(others, sort=False)) if others else [((), summary)]
+    for ax, (metric, title) in zip(axes[0], METRICS.items(), strict=True):
+        for (m, model), (g, (values, frame)) in itertools.product(
+            enumerate(spec.models), enumerate(groups)
+        ):
+            rows = frame[frame["model"] == model].sort_values(spec.x)
+            values = values if isinstance(values, tuple) else (values,)
+            label = model + "".join(f", {k}={v}" for k, v in zip(others, values, strict=True))
+            ax.plot(
+                rows[spec.x],
+                rows[metric],
+                STYLES[g % len(STYLES)],
+                marker=MARKERS[g % len(MARKERS)],
+                color=colours[m % len(colours)],
+                label=label,
+                ms=4,
+            )
+        if metric == "coverage90":
+            ax.axhline(0.9, color="grey", lw=0.8)
+        if metric == "min_p_holm":
+            ax.set_yscale("log")
+            ax.axhline(ALPHA, color="grey", lw=0.8)
+        if log_x:
+            ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(xs, [f"{v:g}" for v in xs])
+        ax.set_xlabel(spec.x)
+        ax.set_title(title, fontsize=9)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08 + 0.04 * (len(labels) // 4), 1, 1))
+    return figures.to_svg(fig)
+
+
+def _table(spec: Spec, summary: pd.DataFrame) -> str:
+    keys = list(spec.grid)
+    columns = ["calibrated", "coverage90", "rel_rmse", "rel_width90", "min_p_holm"]
+    columns += ["error_share", "divergent_share"]
+    head = "".join(f"<th>{escape(k)}</th>" for k in keys)
+    head += "<th class=l>model</th>" + "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for row in summary.itertuples(index=False):
+        cells = "".join(f"<td>{escape(str(getattr(row, k)))}</td>" for k in keys)
+        cells += f"<td class=l><b>{escape(row.model)}</b></td>"
+        for c in columns:
+            value = getattr(row, c)
+            if c == "calibrated":
+                cells += '<td class="ok">yes</td>' if value else '<td class="bad">no</td>'
+            else:
+                cells += "<td>&ndash;</td>" if value != value else f"<td>{value:.3g}</td>"
+        link = f"{row.cell}/report.html"
+        cells += f'<td class=l><a href="{escape(link, quote=True)}">report</a></td>'
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{head}<th></th></tr>{''.join(body)}</table>"
+
+
+def render(spec: Spec, summary: pd.DataFrame) -> str:
+    """HTML text of the sweep report."""
+    from scenarios import display_name
+
+    name = display_name(spec.scenario)
+    grid = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in spec.grid.items())
+    fixed = ", ".join(f"{k}={v}" for k, v in spec.settings.items()) or "defaults"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>SBC sweep: {escape(name)}</title>
+<style>{CSS}</style></head>
+<body>
+<h1>Simulation-based calibration sweep: {escape(name)}</h1>
+<p class="sub">grid: {escape(grid)}; other settings: {escape(fixed)};
+{spec.simulations} simulations per cell, seed {spec.seed}; written {stamp}</p>
+<h2>Models across the grid</h2>
+<p>Per model: 90% coverage averaged over estimands (nominal 0.9), RMSE and 90% interval width
+over each estimand's prior sd, averaged (1 = no better than the prior), and the smallest
+Holm-adjusted ECDF p-value (below {ALPHA}: not calibrated).</p>
+<figure>{metric_figure(spec, summary)}</figure>
+<h2>Every cell</h2>
+{_table(spec, summary)}
+</body></html>
+"""
+
+
+def write_sweep_report(spec: Spec, summary: pd.DataFrame, out: Path) -> Path:
+    """Write ``out/index.html`` and return its path."""
+    path = Path(out) / "index.html"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(render(spec, summary), encoding="utf-8")
+    tmp.replace(path)
+    return path
