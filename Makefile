@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 # pytest exits 5 when it collected no tests: say so, and fail.
 test: $(STAMP)
-	$(VENV)/bin/ruff check sbc scenarios tests benchmarks
+	$(VENV)/bin/ruff check sbc scenarios tests benchmarks examples
 	$(PY) -m pytest -q || { rc=$$?; [ $$rc -ne 5 ] || echo "make test: no tests ran" >&2; exit $$rc; }
 
 demo: $(STAMP)
@@ -26,8 +26,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_throughput.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sbc scenarios tests benchmarks
-	$(VENV)/bin/ruff format --check sbc scenarios tests benchmarks
+	$(VENV)/bin/ruff check sbc scenarios tests benchmarks examples
+	$(VENV)/bin/ruff format --check sbc scenarios tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) reports/heights-demo

@@ -278,7 +278,8 @@ def _models(scenario: Scenario, text: str | None) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from sbc.runner import check_scenario, default_jobs, run
+    from sbc.checks import check_scenario
+    from sbc.runner import default_jobs, run
 
     _check_backend(args)
     sampling = _sampling(args)
@@ -337,8 +338,9 @@ def _list() -> None:
 
 
 def _mutants(args: argparse.Namespace) -> None:
+    from sbc.checks import check_scenario
     from sbc.mutants import CORRECT, detection_table, write_detection_report
-    from sbc.runner import check_scenario, default_jobs, run
+    from sbc.runner import default_jobs, run
 
     scenario = scenarios.get(args.scenario)
     if not scenario.mutants:

@@ -242,10 +242,11 @@ def run_sweep(
         The sweep report ``out/index.html``.
     """
     from sbc.calibration import estimand_table, model_table
+    from sbc.checks import check_scenario
     from sbc.cli import resolve
     from sbc.report.html import write_report
     from sbc.report.sweep_html import write_sweep_report
-    from sbc.runner import check_scenario, run
+    from sbc.runner import run
     from sbc.store import RunStore
 
     out = Path(out)

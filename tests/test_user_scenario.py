@@ -10,9 +10,10 @@ import pytest
 import scenarios
 from sbc.backends import Sampling
 from sbc.backends.nutpie import PyMCModel
+from sbc.checks import ScenarioCheckError, check_scenario
 from sbc.cli import main
 from sbc.fitting import TIMING_COLUMNS, Task, compiled, run_task
-from sbc.runner import ScenarioCheckError, check_scenario, run
+from sbc.runner import run
 
 SAMPLING = Sampling(chains=2, draws=100)
 EXAMPLE = Path(__file__).parents[1] / "examples" / "eight_schools.py"

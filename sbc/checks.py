@@ -1,0 +1,109 @@
+"""Check a scenario before a run: catch its mistakes in one line, before any work starts."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sbc import seeding
+from sbc.scenario import Scenario, SettingError
+
+
+class ScenarioCheckError(SettingError):
+    """A scenario fails its pre-run check (one simulated data set from the example stream)."""
+
+
+def check_scenario(scenario: Scenario, settings: Mapping[str, Any], models: Sequence[str]) -> None:
+    """Check a scenario before a run by simulating data sets from fixed streams.
+
+    Catches what is detectable without fitting: a design, estimand list or simulator that
+    raises, a truth without some estimand (or not a finite number), data that is not a
+    mapping of numeric arrays, data whose shapes change between simulations, and a model
+    whose data containers or response are missing from the data. Problems a fit reveals
+    (a model without draws of some estimand) become that fit's ``error``.
+
+    Raises
+    ------
+    ScenarioCheckError
+        One line naming the scenario (and the model) and the problem.
+    """
+    label = f"scenario {display(scenario)}"
+
+    def fail(problem: str, model: str | None = None) -> None:
+        where = f"{label}, model {model}" if model else label
+        raise ScenarioCheckError(f"{where}: {problem}")
+
+    for name in models:
+        scenario.model(name)
+    try:
+        design = scenario.design(dict(settings))
+        estimands = tuple(scenario.estimands(design))
+    except Exception as exc:
+        fail(f"building the design raised {one_line(exc)}")
+    if not estimands or not all(isinstance(e, str) for e in estimands):
+        fail(f"estimands(design) must give a non-empty tuple of names, got {estimands!r}")
+    shapes = None
+    for rng in (seeding.example_rng(), seeding.data_rng(0, 0)):
+        try:
+            simulation = scenario.simulate(design, rng)
+            truth, data = simulation.truth, simulation.data
+        except Exception as exc:
+            fail(f"simulate raised {one_line(exc)}")
+        missing = [e for e in estimands if e not in truth]
+        if missing:
+            fail(f"simulated truth lacks estimand {', '.join(missing)}")
+        for e in estimands:
+            value = truth[e]
+            if np.ndim(value) != 0 or not np.isfinite(_float(value)):
+                fail(f"true {e} must be one finite number, got {value!r}")
+        if not isinstance(data, Mapping) or not data:
+            fail(f"simulated data must be a non-empty mapping of arrays, got {type(data).__name__}")
+        found = {}
+        for key, values in data.items():
+            array = np.asarray(values)
+            if array.dtype.kind not in "biuf":
+                fail(f"data {key!r} must be numeric, got dtype {array.dtype}")
+            if not np.isfinite(array).all():
+                fail(f"data {key!r} has non-finite values")
+            found[key] = array.shape
+        if shapes is not None and found != shapes:
+            changed = sorted(
+                k for k in found.keys() | shapes.keys() if found.get(k) != shapes.get(k)
+            )
+            fail(
+                f"data shape changes between simulations ({', '.join(changed)}: "
+                f"{[shapes.get(k) for k in changed]} then {[found.get(k) for k in changed]}); "
+                "a model is compiled once for one shape"
+            )
+        shapes = found
+    for name in models:
+        backend = scenario.model(name).backend
+        keys = tuple(getattr(backend, "data", ())) + (
+            (backend.response,) if isinstance(getattr(backend, "response", None), str) else ()
+        )
+        absent = [k for k in keys if k not in shapes]
+        if absent:
+            fail(f"data has no {', '.join(map(repr, absent))} (has {', '.join(shapes)})", name)
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def display(scenario: Scenario) -> str:
+    """The scenario's name as users wrote it (registered name, file or module:object)."""
+    from scenarios import display_name
+
+    return display_name(scenario)
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception as ``Type: message`` on one line."""
+    text = "".join(traceback.format_exception_only(exc)).strip()
+    return " ".join(text.split())

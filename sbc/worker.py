@@ -1,0 +1,105 @@
+"""What a worker runs for one simulation: the task, an optional fit timer, error rows.
+
+:func:`work` never raises for a scenario's own errors: a simulation that cannot be simulated
+becomes error rows, and a fit that overruns ``--fit-timeout`` is stopped by a timer and
+recorded as that model's error for that simulation.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sbc.checks import one_line
+from sbc.fitting import Task, _frame, compiled, run_task
+
+
+class FitTimeout(Exception):
+    """A fit ran longer than the run's fit timeout (recorded as that fit's error)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One simulation as sent to a worker: the task and the fit timeout."""
+
+    task: Task
+    fit_timeout: float | None = None
+
+
+def work(job: Job) -> pd.DataFrame:
+    """Run one simulation in a worker; never raises for a scenario's own errors.
+
+    A simulation whose data cannot be simulated gets one error row per (model, estimand)
+    rather than stopping the run. With a fit timeout, each model is compiled first (not
+    timed), then fitted under a timer that raises :class:`FitTimeout` inside the fit, so
+    the fit is recorded with that error by :func:`sbc.fitting.fit_model`.
+    """
+    task = job.task
+    try:
+        if job.fit_timeout is None or threading.current_thread() is not threading.main_thread():
+            return run_task(task)
+        return pd.concat(
+            [_timed(replace(task, models=(m,)), job.fit_timeout) for m in task.models],
+            ignore_index=True,
+        )
+    except Exception as exc:
+        return _failed(task, task.models, f"simulation failed: {one_line(exc)}")
+
+
+def _timed(task: Task, seconds: float) -> pd.DataFrame:
+    """``run_task`` for one model, its fit stopped after ``seconds``."""
+    from scenarios import get
+
+    (name,) = task.models
+    scenario = get(task.scenario)
+    settings = dict(task.settings)
+    try:
+        compiled(scenario, settings, scenario.model(name), scenario.design(settings))
+    except Exception:
+        pass  # the fit compiles again and records the error
+
+    def expire(signum: int, frame: Any) -> None:
+        raise FitTimeout(f"fit stopped after the fit timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        return run_task(task)
+    except FitTimeout as exc:  # fired after the fit, outside its error capture
+        return _failed(task, (name,), f"FitTimeout: {exc}")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _failed(task: Task, models: Sequence[str], error: str) -> pd.DataFrame:
+    """Error rows (one per model and estimand, no statistics) for a simulation."""
+    try:
+        from scenarios import get
+
+        scenario = get(task.scenario)
+        names = list(scenario.estimands(scenario.design(dict(task.settings))))
+    except Exception:
+        names = ["?"]
+    return pd.concat(
+        [
+            _frame(
+                {
+                    "simulation": task.simulation,
+                    "model": model,
+                    "estimand": names,
+                    "kind": "estimand",
+                    "true_value": np.nan,
+                    "error": error,
+                }
+            )
+            for model in models
+        ],
+        ignore_index=True,
+    )
