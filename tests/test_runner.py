@@ -88,10 +88,11 @@ def test_resume_computes_only_missing_simulations(tmp_path, monkeypatch):
     """Re-running a finished run fits nothing; extending it fits only the new simulations."""
     _run(tmp_path, n=10)
     fitted = []
-    import sbc.runner
+    import sbc.fitting
+    import sbc.worker
 
     monkeypatch.setattr(
-        sbc.runner,
+        sbc.worker,
         "run_task",
         lambda task: fitted.append(task.simulation) or sbc.fitting.run_task(task),
     )
