@@ -58,12 +58,15 @@ Models:
   with the Gammas no fit diverged. ``district_mean[d] = E[expit(Intercept + u_d +
   sd_school * Z)]`` and ``pop_mean`` likewise over both levels (Gauss-Hermite
   quadrature). An approximation.
+* ``mutant_*``: the ``partial`` model with one planted bug each (:data:`MUTANTS`), left out
+  of default runs; ``sbc mutants`` checks that SBC flags every one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -242,7 +245,10 @@ def _likelihood(design: Design, score: Any, school_mean: Any) -> None:
     pm.Beta("obs", alpha=mean * nu, beta=(1 - mean) * nu, observed=score)
 
 
-def _build_partial(design: Design, example: Mapping[str, np.ndarray]) -> Any:
+def _build_partial(
+    design: Design, example: Mapping[str, np.ndarray], bug: str | None = None
+) -> Any:
+    """The generative model; ``bug`` plants one of :data:`MUTANTS` in it."""
     import pymc as pm
 
     with pm.Model(coords=_coords(design)) as model:
@@ -258,12 +264,23 @@ def _build_partial(design: Design, example: Mapping[str, np.ndarray]) -> Any:
         )
         shape, rate = design.gamma("school_concentration")
         school_conc = pm.Gamma("school_conc", alpha=shape, beta=rate)
-        parent = district_mean[design.district_of_school]
-        school_mean = pm.Beta(
-            "school_mean", parent * school_conc, (1 - parent) * school_conc, dims="school"
-        )
+        district = design.district_of_school
+        if bug == "shifted_district":
+            district = (district + 1) % design.n_districts
+        parent = district_mean[district]
+        a, b = parent * school_conc, (1 - parent) * school_conc
+        if bug == "swapped_ab":
+            a, b = b, a
+        school_mean = pm.Beta("school_mean", a, b, dims="school")
         _likelihood(design, score, school_mean)
     return model
+
+
+MUTANTS = {
+    "swapped_ab": "school-mean prior with alpha and beta swapped (the seed's authority model)",
+    "shifted_district": "each school attached to the next district (an off-by-one index)",
+}
+"""Planted bugs in the ``partial`` model: SBC must flag every one."""
 
 
 def _partial_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str, np.ndarray]:
@@ -403,6 +420,16 @@ SCENARIO = Scenario(
             "districts and schools nested: the generative process (PyMC)",
             PyMCModel(_build_partial, data=("score",)),
             _partial_estimands,
+        ),
+        *(
+            Model(
+                f"mutant_{bug}",
+                text,
+                PyMCModel(partial(_build_partial, bug=bug), data=("score",)),
+                _partial_estimands,
+                mutant=True,
+            )
+            for bug, text in MUTANTS.items()
         ),
         Model(
             "partial_bambi",

@@ -53,12 +53,15 @@ Models:
   the prior mean ``kappa``) 4% of 200 fits diverged, with the Gamma none.
   ``pop_mean`` is ``E[expit(Intercept + sd * Z)]`` (Gauss-Hermite quadrature), ``nu`` is
   ``kappa``. An approximation of the generative process.
+* ``mutant_*``: the ``partial`` model with one planted bug each (:data:`MUTANTS`), left out
+  of default runs; ``sbc mutants`` checks that SBC flags every one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -186,7 +189,10 @@ def _by_school(
 # ---- PyMC models -----------------------------------------------------------------------
 
 
-def _build_partial(design: Design, example: Mapping[str, np.ndarray]) -> Any:
+def _build_partial(
+    design: Design, example: Mapping[str, np.ndarray], bug: str | None = None
+) -> Any:
+    """The generative model; ``bug`` plants one of :data:`MUTANTS` in it."""
     import pymc as pm
 
     with pm.Model(coords={"school": design.labels}) as model:
@@ -194,17 +200,28 @@ def _build_partial(design: Design, example: Mapping[str, np.ndarray]) -> Any:
         pop_mean = pm.Beta("pop_mean", *design.pop_mean_beta)
         shape, rate = design.kappa_gamma
         kappa = pm.Gamma("kappa", alpha=shape, beta=rate)
-        school_mean = pm.Beta(
-            "school_mean", pop_mean * kappa, (1 - pop_mean) * kappa, dims="school"
-        )
+        a, b = pop_mean * kappa, (1 - pop_mean) * kappa
+        if bug == "swapped_ab":
+            a, b = b, a
+        school_mean = pm.Beta("school_mean", a, b, dims="school")
         shape, rate = design.nu_gamma
         nu = pm.Gamma("nu", alpha=shape, beta=rate)
         nu_spread = pm.HalfNormal("nu_spread", design.nu_spread_scale)
         z = pm.Normal("z", 0.0, 1.0, dims="school")
         nu_school = pm.Deterministic("nu_school", nu * pm.math.exp(nu_spread * z), dims="school")
         mean, conc = school_mean[design.school], nu_school[design.school]
+        if bug == "wrong_link":
+            mean = pm.math.invlogit(mean)  # a mean already on (0, 1) sent through a link again
         pm.Beta("obs", alpha=mean * conc, beta=(1 - mean) * conc, observed=score)
     return model
+
+
+MUTANTS = {
+    "swapped_ab": "school-mean prior Beta((1 - pop_mean) kappa, pop_mean kappa): alpha and "
+    "beta swapped (the seed's authority model)",
+    "wrong_link": "the school mean sent through an inverse-logit link again in the likelihood",
+}
+"""Planted bugs in the ``partial`` model: SBC must flag every one."""
 
 
 def _partial_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str, np.ndarray]:
@@ -307,6 +324,16 @@ SCENARIO = Scenario(
             "school means from a learned Beta prior: the generative process (PyMC)",
             PyMCModel(_build_partial, data=("score",)),
             _partial_estimands,
+        ),
+        *(
+            Model(
+                f"mutant_{bug}",
+                text,
+                PyMCModel(partial(_build_partial, bug=bug), data=("score",)),
+                _partial_estimands,
+                mutant=True,
+            )
+            for bug, text in MUTANTS.items()
         ),
         Model(
             "partial_bambi",
