@@ -49,15 +49,22 @@ def distinct_quantities(first: np.ndarray, draws: Mapping[str, np.ndarray]) -> n
     first : ndarray of shape (k, chain, draw)
         Quantities kept as they are (the estimands).
     draws : mapping of str to ndarray of shape (chain, draw, *shape)
-        Posterior draws; scalars identical to one of ``first`` are left out, so that each
+        Posterior draws; scalars identical to one already kept are left out, so that each
         quantity is diagnosed once.
 
     Returns
     -------
     ndarray of shape (k + m, chain, draw)
     """
-    extra = [q for v in draws.values() for q in by_quantity(v)]
-    extra = [q for q in extra if not any(np.array_equal(q, f) for f in first)]
+    first = np.asarray(first, dtype=float)
+    seen = {np.ascontiguousarray(f).tobytes() for f in first}  # exact matches, in O(k + m)
+    extra = []
+    for values in draws.values():
+        for q in by_quantity(values):
+            key = np.ascontiguousarray(q).tobytes()
+            if key not in seen:
+                seen.add(key)
+                extra.append(q)
     return np.concatenate([first, np.asarray(extra).reshape(-1, *first.shape[1:])], axis=0)
 
 
