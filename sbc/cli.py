@@ -395,22 +395,14 @@ def _sweep(args: argparse.Namespace) -> None:
     _check_backend(args)
     spec = load_spec(args.spec)
     out = args.out if args.out is not None else Path("reports") / "sweeps" / args.spec.stem
-    try:
-        index = run_sweep(
-            spec,
-            out,
-            jobs=args.jobs or default_jobs(),
-            progress=not args.quiet,
-            backend=args.backend,
-            scheduler=args.scheduler,
-        )
-    except KeyboardInterrupt:
-        print(
-            f"sbc: interrupted; finished simulations are saved in {out}; "
-            "run the same command again to resume",
-            file=sys.stderr,
-        )
-        raise SystemExit(130) from None
+    index = run_sweep(
+        spec,
+        out,
+        jobs=args.jobs or default_jobs(),
+        progress=not args.quiet,
+        backend=args.backend,
+        scheduler=args.scheduler,
+    )
     if not args.quiet:
         print(f"sweep report: {index}")
 
@@ -449,6 +441,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # output piped into a pager or `head` that closed early
         sys.stderr.close()
+    except KeyboardInterrupt:  # every finished simulation is already on disk
+        print(
+            "sbc: interrupted; finished simulations are saved: run the same command again "
+            "to resume",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

@@ -80,3 +80,15 @@ def test_command_line_error_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr == "sbc: error: setting n_groups=0: must be at least 1\n"
+
+
+def test_interrupt_of_any_command_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during `sbc mutants` says the finished simulations are saved, no traceback."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sbc.runner.run", interrupted)
+    assert main(["mutants", "heights", "--out", str(tmp_path), "-n", "5"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "finished simulations are saved" in err
