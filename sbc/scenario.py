@@ -139,6 +139,26 @@ class Model:
     mutant: bool = False
 
 
+def mutant_models(
+    bugs: Mapping[str, str], backend: Callable[[str], Backend], estimands: EstimandFunction
+) -> tuple[Model, ...]:
+    """One ``mutant_<bug>`` model per planted bug, marked ``mutant=True``.
+
+    Parameters
+    ----------
+    bugs : mapping of str to str
+        Bug name -> one-line description.
+    backend : callable
+        ``backend(bug)`` builds the backend of the model with that bug planted.
+    estimands : EstimandFunction
+        The correct model's estimand function (a mutant yields the same estimands).
+    """
+    return tuple(
+        Model(f"mutant_{bug}", text, backend(bug), estimands, mutant=True)
+        for bug, text in bugs.items()
+    )
+
+
 Params = Mapping[str, np.ndarray]
 """Estimand values by name, all with one leading batch shape: ``()`` for the truth,
 ``(draw,)`` for posterior draws."""

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
+from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, mutant_models, positive
 
 
 def _at_least_one(value: int) -> str | None:
@@ -303,15 +303,10 @@ SCENARIO = Scenario(
             _bambi("height ~ 1 + (1|country)", _partial_priors),
             _partial_bambi_estimands,
         ),
-        *(
-            Model(
-                f"mutant_{bug}",
-                text,
-                PyMCModel(partial(_build_mutant, bug=bug), data=("height",)),
-                _partial_estimands,
-                mutant=True,
-            )
-            for bug, text in MUTANTS.items()
+        *mutant_models(
+            MUTANTS,
+            lambda bug: PyMCModel(partial(_build_mutant, bug=bug), data=("height",)),
+            _partial_estimands,
         ),
     ),
     likelihood=Likelihood(_loglik, groups=_groups),

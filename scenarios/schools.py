@@ -68,7 +68,7 @@ import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Model, Scenario, Setting, Simulation, open_unit, positive
+from sbc.scenario import Model, Scenario, Setting, Simulation, mutant_models, open_unit, positive
 from scenarios.school import (
     at_least_one,
     check_gamma,
@@ -325,15 +325,10 @@ SCENARIO = Scenario(
             PyMCModel(_build_partial, data=("score",)),
             _partial_estimands,
         ),
-        *(
-            Model(
-                f"mutant_{bug}",
-                text,
-                PyMCModel(partial(_build_partial, bug=bug), data=("score",)),
-                _partial_estimands,
-                mutant=True,
-            )
-            for bug, text in MUTANTS.items()
+        *mutant_models(
+            MUTANTS,
+            lambda bug: PyMCModel(partial(_build_partial, bug=bug), data=("score",)),
+            _partial_estimands,
         ),
         Model(
             "partial_bambi",
