@@ -339,7 +339,8 @@ def _list() -> None:
 
 def _mutants(args: argparse.Namespace) -> None:
     from sbc.checks import check_scenario
-    from sbc.mutants import CORRECT, detection_table, write_detection_report
+    from sbc.mutants import CORRECT, detection_table
+    from sbc.report.mutants_html import write_detection_report
     from sbc.runner import default_jobs, run
 
     scenario = scenarios.get(args.scenario)

@@ -2,7 +2,8 @@
 
 import scenarios
 from sbc.backends import Sampling
-from sbc.mutants import detection_table, write_detection_report
+from sbc.mutants import detection_table
+from sbc.report.mutants_html import write_detection_report
 from sbc.runner import run
 
 
