@@ -1,27 +1,62 @@
 """PyMC and Bambi models compiled once with nutpie and refitted through data containers.
 
-This is where a model is compiled. ``compile`` builds the PyMC graph around data
-containers (``pm.Data`` for PyMC models; a ``pytensor.shared`` response swapped in with
-``pm.observe`` for Bambi models, whose own graph holds the data as a constant) and
-compiles it with :func:`nutpie.compile_pymc_model`. Each ``fit`` only swaps the data in
-with ``compiled.with_data`` and samples; nothing is recompiled.
+This is where a model is compiled. Every model here first becomes a :class:`Graph`: a
+PyMC model whose simulated data enter through named data containers (``pm.Data`` for PyMC
+models; a ``pytensor.shared`` response swapped in with ``pm.observe`` for Bambi models,
+whose own graph holds the data as a constant). :func:`compile_graph` compiles a graph with
+:func:`nutpie.compile_pymc_model`; each ``fit`` only swaps the data in with
+``compiled.with_data`` and samples; nothing is recompiled.
+
+Splitting the graph from its compilation lets other code rewrite a model's PyMC graph
+before it is compiled (planted bugs generated from any model, see :mod:`sbc.mutate`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from sbc.backends import Posterior, Sampling
 
+Derive = Callable[[Any, Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
+"""``derive(design, data) -> {container: values}``: data containers computed from the data."""
 
-def _compile(model: Any, var_names: list[str]) -> Any:
+
+@dataclass(frozen=True)
+class Graph:
+    """A PyMC model ready to compile, and how a simulated data set fills it.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        The model, its observed data held in shared variables (data containers).
+    containers : mapping of str to str
+        Data-set key -> name of the shared variable it fills. Keys made by ``derive`` are
+        included.
+    stored : list of str
+        Variables kept in the draws (free variables and deterministics).
+    design : object
+        The design the model was built for (passed to ``derive``).
+    derive : callable, optional
+        Computes more container values from each data set (see :data:`Derive`).
+    """
+
+    model: Any
+    containers: Mapping[str, str]
+    stored: list[str]
+    design: Any = None
+    derive: Derive | None = None
+
+
+def compile_graph(graph: Graph) -> NutpieFitter:
+    """Compile ``graph`` with nutpie: the one place a model is compiled."""
     import nutpie
 
-    return nutpie.compile_pymc_model(model, var_names=var_names)
+    compiled = nutpie.compile_pymc_model(graph.model, var_names=graph.stored)
+    return NutpieFitter(compiled, graph.containers, graph.design, graph.derive)
 
 
 @dataclass(frozen=True)
@@ -34,15 +69,23 @@ class NutpieFitter:
         The compiled model.
     containers : mapping of str to str
         Data-set key -> name of the shared variable it fills.
+    design : object
+        The design, for ``derive``.
+    derive : callable, optional
+        Computes more container values from each data set.
     """
 
     compiled: Any
     containers: Mapping[str, str]
+    design: Any = None
+    derive: Derive | None = field(default=None)
 
     def fit(self, data: Mapping[str, np.ndarray], seed: int, sampling: Sampling) -> Posterior:
         """Swap ``data`` into the compiled model and sample it with nutpie."""
         import nutpie
 
+        if self.derive is not None:
+            data = {**data, **self.derive(self.design, data)}
         updates = {shared: np.asarray(data[key]) for key, shared in self.containers.items()}
         raw = nutpie.sample(
             self.compiled.with_data(**updates),
@@ -134,18 +177,27 @@ class PyMCModel:
         as ``pm.Data(key, example[key])`` so that it can be refilled.
     data : tuple of str
         Keys of the simulated data that fill the data containers of the same name.
+    derive : callable, optional
+        ``derive(design, data) -> {key: array}``: more data containers, computed from each
+        simulated data set before the fit (``build`` sees them in ``example`` too). For
+        values that are functions of the data: a plug-in estimate, or the weights of a
+        data-dependent parameterisation that leaves the posterior unchanged.
     """
 
     build: Callable[[Any, Mapping[str, np.ndarray]], Any]
     data: tuple[str, ...]
+    derive: Derive | None = None
+
+    def graph(self, design: Any, example: Mapping[str, np.ndarray]) -> Graph:
+        """Build the PyMC model around its data containers."""
+        derived = dict(self.derive(design, example)) if self.derive is not None else {}
+        model = self.build(design, {**example, **derived})
+        keys = (*self.data, *derived)
+        return Graph(model, {k: k for k in keys}, _stored_variables(model), design, self.derive)
 
     def compile(self, design: Any, example: Mapping[str, np.ndarray]) -> NutpieFitter:
         """Build the PyMC model and compile it with nutpie."""
-        model = self.build(design, example)
-        return NutpieFitter(
-            compiled=_compile(model, _stored_variables(model)),
-            containers={key: key for key in self.data},
-        )
+        return compile_graph(self.graph(design, example))
 
 
 @dataclass(frozen=True)
@@ -189,20 +241,22 @@ class BambiModel:
         model.build()
         return model
 
-    def compile(self, design: Any, example: Mapping[str, np.ndarray]) -> NutpieFitter:
-        """Build the Bambi model, make its response a data container and compile it."""
+    def graph(self, design: Any, example: Mapping[str, np.ndarray]) -> Graph:
+        """Build the Bambi model and make its response a data container."""
         import pymc as pm
         import pytensor
 
-        graph = self.build(design, example).backend.model
-        (observed,) = graph.observed_RVs
+        model = self.build(design, example).backend.model
+        (observed,) = model.observed_RVs
         shared_name = f"{self.response}__observed"
         values = np.asarray(example[self.response], dtype=float)
-        graph = pm.observe(graph, {observed.name: pytensor.shared(values, name=shared_name)})
-        stored = _stored_variables(graph, skip_dims=("__obs__",))
-        return NutpieFitter(
-            compiled=_compile(graph, stored), containers={self.response: shared_name}
-        )
+        model = pm.observe(model, {observed.name: pytensor.shared(values, name=shared_name)})
+        stored = _stored_variables(model, skip_dims=("__obs__",))
+        return Graph(model, {self.response: shared_name}, stored, design)
+
+    def compile(self, design: Any, example: Mapping[str, np.ndarray]) -> NutpieFitter:
+        """Build the Bambi model, make its response a data container and compile it."""
+        return compile_graph(self.graph(design, example))
 
 
 def _prior(spec: Any) -> Any:
