@@ -1,79 +1,462 @@
-"""Detection power: whether SBC flags the planted bugs ("mutants"), and from how many runs.
+"""Detection power: whether SBC flags planted bugs ("mutants"), and with how many simulations.
 
-``sbc mutants SCENARIO`` runs the scenario's correct ``partial`` model and every model marked
-``mutant=True`` on the same simulated data sets, then reports for each model whether it is
-flagged (the verdict of :func:`sbc.calibration.model_table`: a Holm-adjusted simultaneous
-``pot_c`` test over all estimands and test quantities at level :data:`sbc.calibration.ALPHA`),
-which quantities revealed it, and the smallest number of simulations at which it is flagged
-(checked on the first 10, 20, 30, ... simulations: the smallest N from which on it stays
-flagged). The correct model must not be flagged.
+``sbc mutants SCENARIO`` runs a correct model, the scenario's hand-written mutants and the
+mutants generated from the correct model's graph (:mod:`sbc.mutate`) on the same simulated
+data sets. This module is the pandas layer over that run (no I/O, no plotting):
+
+* :func:`plan` lists the models to run and a catalogue of what each one is;
+* :func:`analyse` gives each model's verdict (the one of :func:`sbc.calibration.model_table`:
+  Holm over the ``pot_c`` p-values of every estimand and test quantity, family-wise
+  :data:`sbc.calibration.ALPHA`), the verdict with estimands alone, which quantities
+  revealed it, its detection power against the number of simulations (subsampled within
+  the run, projected beyond it: :mod:`sbc.stats.power`) and the number of simulations it
+  would need;
+* :func:`recommendation` turns that into the lines ``sbc mutants`` prints and the report
+  shows: the mutation score (share of non-equivalent mutants flagged) and what the escapes
+  would need.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from sbc.calibration import ALPHA, ok_fits
-from sbc.stats.uniformity import holm, uniformity_pvalue
+from sbc import seeding
+from sbc.calibration import ALPHA, estimand_group
+from sbc.mutate import default_base, enumerate_mutants
+from sbc.scenario import Scenario
+from sbc.stats.power import (
+    holm_min,
+    power_interval,
+    projected_power,
+    pvalues,
+    required_simulations,
+    score,
+    subsample_power,
+)
+from sbc.stats.uniformity import holm
 
-CORRECT = "partial"
-"""The model every scenario's mutants are variants of."""
+ROLES: tuple[str, ...] = ("correct", "hand-written", "generated")
+"""What a model of a mutants run is: a correct model, or a mutant written or generated."""
+
+POWER = 0.8
+"""Detection probability the recommended number of simulations aims for."""
+
+SUGGESTIVE = 0.1
+"""An escape whose smallest Holm-adjusted p is below this shows a departure worth projecting;
+above it, the smallest p is what chance alone gives over the model's quantities."""
 
 
-def holm_pvalues(results: pd.DataFrame) -> pd.Series:
-    """Holm-adjusted uniformity p-value (``pot_c``, as the verdict) of every quantity."""
-    ok = ok_fits(results)
-    names = list(dict.fromkeys(ok["estimand"]))
-    raw = np.array(
-        [uniformity_pvalue(ok.loc[ok["estimand"] == n, "pit"].to_numpy(float)) for n in names]
-    )
-    return pd.Series(holm(raw), index=names)
+@dataclass(frozen=True)
+class Plan:
+    """The models of a mutants run and what each one is.
+
+    Parameters
+    ----------
+    models : list of str
+        Correct models first, then the hand-written mutants, then the generated ones.
+    catalogue : pandas.DataFrame
+        One row per model: ``model``, ``role`` (see :data:`ROLES`), ``base`` (the correct
+        model a mutant comes from), ``operator``, ``target``, ``description`` and
+        ``equivalent`` (why the mutant changes nothing observable, or empty).
+    skipped : mapping
+        Per correct model, the free variables no prior operator applies to (name ->
+        distribution).
+    """
+
+    models: list[str]
+    catalogue: pd.DataFrame
+    skipped: Mapping[str, Mapping[str, str]]
 
 
-def detection_table(results: pd.DataFrame, models: list[str], step: int = 10) -> pd.DataFrame:
-    """Per model: flagged or not, the quantities that revealed it, the first N that flags it.
+def plan(
+    scenario: Scenario,
+    settings: Mapping[str, Any],
+    bases: Sequence[str] | None = None,
+    operators: Sequence[str] | None = None,
+    generated: bool = True,
+) -> Plan:
+    """The correct models, hand-written and generated mutants of a mutants run.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario.
+    settings : mapping
+        Its resolved settings (the graph is built for this design).
+    bases : sequence of str, optional
+        Correct models to mutate; default :func:`sbc.mutate.default_base`.
+    operators : sequence of str, optional
+        Mutation operators to apply (default: all).
+    generated : bool
+        Generate mutants at all (``False``: hand-written mutants only).
+
+    Raises
+    ------
+    sbc.mutate.MutationError
+        For a model that cannot be mutated or an unknown operator.
+    """
+    default = default_base(scenario)
+    bases = list(bases) if bases else ([default] if default else [])
+    rows = [_row(b, "correct", b, "", "", scenario.model(b).description) for b in bases]
+    hand = default in bases or not bases
+    rows += [
+        _row(m, "hand-written", default or "", "", "", scenario.model(m).description)
+        for m in (scenario.mutants if hand else [])
+    ]
+    skipped = {}
+    for base in bases if generated else []:
+        found = enumerate_mutants(scenario, settings, base, operators)
+        skipped[base] = dict(found.skipped)
+        rows += [
+            _row(m.name, "generated", base, m.operator, m.target, m.description, m.equivalent)
+            for m in found.mutants
+        ]
+    catalogue = pd.DataFrame(rows)
+    return Plan(list(catalogue["model"]) if len(catalogue) else [], catalogue, skipped)
+
+
+def listing(chosen: Plan) -> list[str]:
+    """Lines of ``sbc list SCENARIO --mutants``: every mutant of the plan and what it does."""
+    lines = []
+    catalogue = chosen.catalogue
+    for base in catalogue.loc[catalogue["role"] == "correct", "model"]:
+        mine = catalogue[(catalogue["role"] == "generated") & (catalogue["base"] == base)]
+        lines.append(f"  generated mutants of {base} ({len(mine)}; run by sbc mutants):")
+        width = max((len(m) for m in mine["model"]), default=0) + 2
+        for r in mine.itertuples():
+            note = f"  [equivalent: {r.equivalent}]" if r.equivalent else ""
+            lines.append(f"    {r.model:<{width}}{r.description}{note}")
+        skipped = chosen.skipped.get(base) or {}
+        if skipped:
+            names = ", ".join(f"{v} ({d})" for v, d in skipped.items())
+            lines.append(f"    no prior operator applies to: {names}")
+    return lines
+
+
+def _row(
+    model: str,
+    role: str,
+    base: str,
+    operator: str,
+    target: str,
+    description: str,
+    equivalent: str | None = None,
+) -> dict[str, str]:
+    return {
+        "model": model,
+        "role": role,
+        "base": base,
+        "operator": operator,
+        "target": target,
+        "description": description,
+        "equivalent": equivalent or "",
+    }
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the mutants report shows.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per model (see :func:`analyse`).
+    power : pandas.DataFrame
+        Detection power per model and number of simulations: ``model``, ``simulations``,
+        ``power``, ``lower``, ``upper`` and ``method`` (``subsample`` within the run,
+        ``projected`` beyond it).
+    reveals : pandas.DataFrame
+        Smallest Holm-adjusted p-value per model (rows) and group of quantities (columns).
+    simulations : int
+        Simulations in the run.
+    """
+
+    table: pd.DataFrame
+    power: pd.DataFrame
+    reveals: pd.DataFrame
+    simulations: int
+
+
+def pit_matrix(results: pd.DataFrame, model: str) -> tuple[list[str], list[str], np.ndarray]:
+    """Quantity names, their kinds and the ``(simulation, quantity)`` PIT matrix of a model.
+
+    Failed fits leave NaN, which the uniformity tests skip (as :func:`ok_fits` does).
+    """
+    rows = results[results["model"] == model]
+    names = list(dict.fromkeys(rows["estimand"]))
+    kinds = rows.drop_duplicates("estimand").set_index("estimand")["kind"].reindex(names)
+    table = rows.pivot(index="simulation", columns="estimand", values="pit")
+    table = table.reindex(index=sorted(results["simulation"].unique()), columns=names)
+    return names, [str(k) for k in kinds], table.to_numpy(float)
+
+
+def sizes_within(n: int, smallest: int = 25) -> np.ndarray:
+    """Simulation counts checked within a run of ``n``: 25, 50, 100, ... below ``n``, and ``n``."""
+    sizes = [m for m in (smallest * 2**i for i in range(20)) if m < n]
+    return np.array([*sizes, n])
+
+
+def sizes_beyond(n: int, steps: int = 4) -> np.ndarray:
+    """Simulation counts projected beyond a run of ``n``: 2n, 4n, ..."""
+    return np.array([n * 2**i for i in range(1, steps + 1)])
+
+
+def analyse(
+    results: pd.DataFrame, catalogue: pd.DataFrame, seed: int = 0, subsets: int = 200
+) -> Analysis:
+    """Verdicts, detection power and the simulations needed, for every model of a run.
 
     Parameters
     ----------
     results : pandas.DataFrame
-        A results table holding every model in ``models`` on the same simulations.
-    models : list of str
-        The correct model first, then the mutants.
-    step : int
-        The simulation counts checked are ``step, 2 step, ...`` up to all of them.
+        The run's results, every model on the same simulations.
+    catalogue : pandas.DataFrame
+        :attr:`Plan.catalogue` (models absent from it count as hand-written mutants).
+    seed : int
+        Run seed: the subsets of the power curve come from its ``analysis`` stream.
+    subsets : int
+        Random subsets per simulation count.
+
+    Returns
+    -------
+    Analysis
+        ``table`` has the catalogue's columns and ``simulations``, ``fits_ok``, ``k``
+        (quantities in the Holm family), ``flagged``, ``flagged_estimands_only``,
+        ``min_p_holm``, ``min_p_holm_estimands``, ``revealed_by`` (groups of quantities
+        with an adjusted p below :data:`ALPHA`), ``status`` (``flagged``, ``escaped``,
+        ``equivalent``, ``failed`` for a mutant; ``calibrated`` or ``FLAGGED`` for a correct
+        model), ``score_z`` (normal score of the smallest raw p), ``needed``,
+        ``needed_low``, ``needed_high`` (simulations to flag it with probability
+        :data:`POWER`, with a 90% interval: :func:`sbc.stats.power.required_simulations`)
+        and ``first_flagged_at`` (smallest checked count from which on the model stays
+        flagged, counts of :func:`sizes_within`).
+    """
+    n = int(results["simulation"].nunique())
+    within, beyond = sizes_within(n), sizes_beyond(n)
+    catalogue = catalogue.set_index("model")
+    rows, curves, reveals = [], [], {}
+    for model in dict.fromkeys(results["model"]):
+        names, kinds, pit = pit_matrix(results, model)
+        info = _info(catalogue, model)
+        p = pvalues(pit.T)
+        tested = np.isfinite(p)
+        adjusted = holm(p)
+        is_estimand = np.array([k == "estimand" for k in kinds])
+        p_est = holm_min(np.where(is_estimand, p, np.nan))
+        groups: dict[str, float] = {}
+        for name, value in zip(names, adjusted, strict=True):
+            group = estimand_group(name)
+            groups[group] = np.fmin(groups.get(group, np.nan), value)
+        reveals[model] = groups
+        k = int(tested.sum())
+        smallest = float(np.nanmin(p)) if k else np.nan
+        z = float(score(smallest)) if k else np.nan
+        flagged = bool(k and holm_min(p) < ALPHA)
+        needed = (
+            required_simulations(z, n, k, ALPHA, POWER)
+            if k and info["role"] != "correct"
+            else (np.nan,) * 3
+        )
+        rng = seeding.analysis_rng(seed, f"power:{model}")
+        power = (
+            subsample_power(pit, within, rng, subsets, ALPHA) if k else np.full(len(within), np.nan)
+        )
+        low, high = power_interval(power, n, within)
+        curves += [
+            {
+                "model": model,
+                "simulations": int(m),
+                "power": pw,
+                "lower": lo,
+                "upper": hi,
+                "method": "subsample",
+            }
+            for m, pw, lo, hi in zip(within, power, low, high, strict=True)
+        ]
+        if k:
+            lo_z, hi_z = max(z - 1.645, 0.0), z + 1.645
+            curves += [
+                {
+                    "model": model,
+                    "simulations": int(m),
+                    "power": pw,
+                    "lower": lo,
+                    "upper": hi,
+                    "method": "projected",
+                }
+                for m, pw, lo, hi in zip(
+                    beyond,
+                    projected_power(z, n, beyond, k, ALPHA),
+                    projected_power(lo_z, n, beyond, k, ALPHA),
+                    projected_power(hi_z, n, beyond, k, ALPHA),
+                    strict=True,
+                )
+            ]
+        revealed = sorted(((g, v) for g, v in groups.items() if v < ALPHA), key=lambda gv: gv[1])
+        rows.append(
+            {
+                "model": model,
+                **info,
+                "simulations": n,
+                "fits_ok": int(np.isfinite(pit).any(axis=1).sum()),
+                "k": k,
+                "flagged": flagged,
+                "flagged_estimands_only": bool(np.isfinite(p_est) and p_est < ALPHA),
+                "min_p_holm": float(holm_min(p)) if k else np.nan,
+                "min_p_holm_estimands": float(p_est),
+                "revealed_by": ", ".join(f"{g} (p={v:.2g})" for g, v in revealed),
+                "status": _status(info, flagged, k),
+                "score_z": z,
+                "needed": needed[0],
+                "needed_low": needed[1],
+                "needed_high": needed[2],
+                "first_flagged_at": _first_flagged(pit, within),
+            }
+        )
+    table = pd.DataFrame(rows)
+    reveal = pd.DataFrame.from_dict(reveals, orient="index")
+    reveal.index.name = "model"
+    return Analysis(table, pd.DataFrame(curves), reveal, n)
+
+
+def _info(catalogue: pd.DataFrame, model: str) -> dict[str, str]:
+    if model in catalogue.index:
+        return {k: str(v) for k, v in catalogue.loc[model].items()}
+    return {
+        "role": "hand-written",
+        "base": "",
+        "operator": "",
+        "target": "",
+        "description": "",
+        "equivalent": "",
+    }
+
+
+def _status(info: Mapping[str, str], flagged: bool, k: int) -> str:
+    if info["role"] == "correct":
+        return "FLAGGED" if flagged else "calibrated"
+    if info["equivalent"]:
+        return "equivalent"
+    if not k:
+        return "failed"
+    return "flagged" if flagged else "escaped"
+
+
+def _first_flagged(pit: np.ndarray, sizes: np.ndarray) -> Any:
+    """Smallest checked count from which on the first simulations stay flagged (or NA)."""
+    first = pd.NA
+    for m in sizes[::-1]:
+        if not holm_min(pvalues(pit[:m].T)) < ALPHA:
+            break
+        first = int(m)
+    return first
+
+
+def scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Mutation score per role of mutant: flagged share of the non-equivalent mutants.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``model``, ``mutant``, ``simulations``, ``flagged``, ``revealed_by`` (the
-        quantities with adjusted p below :data:`ALPHA`, smallest first), ``min_p_holm`` and
-        ``first_flagged_at`` (smallest checked N from which on the model is flagged at every
-        larger checked N, so a chance early flag does not count; NA if not flagged at the end).
+        One row per role present (``generated``, ``hand-written``) with ``mutants``,
+        ``equivalent``, ``failed``, ``counted`` (neither), ``flagged``,
+        ``flagged_estimands_only``, ``score`` and ``score_estimands_only``.
     """
     rows = []
-    total = int(results["simulation"].nunique())
-    for i, model in enumerate(models):
-        mine = results[results["model"] == model]
-        p = holm_pvalues(mine).sort_values()
-        checks = sorted({min(n, total) for n in range(step, total + step, step)})
-        flags = [holm_pvalues(mine[mine["simulation"] < n]).min() < ALPHA for n in checks]
-        first = pd.NA  # smallest checked N from which the model stays flagged
-        for n, flag in zip(reversed(checks), reversed(flags), strict=True):
-            if not flag:
-                break
-            first = n
-        revealed = p[p < ALPHA]
+    for role in ("generated", "hand-written"):
+        mine = table[table["role"] == role]
+        if mine.empty:
+            continue
+        counted = mine[mine["status"].isin(["flagged", "escaped"])]
+        flagged = int(counted["flagged"].sum())
+        by_estimands = int(counted["flagged_estimands_only"].sum())
         rows.append(
             {
-                "model": model,
-                "mutant": i > 0,
-                "simulations": total,
-                "flagged": bool(p.min() < ALPHA),
-                "revealed_by": ", ".join(f"{n} (p={v:.2g})" for n, v in revealed.head(6).items())
-                + (f" and {len(revealed) - 6} more" if len(revealed) > 6 else ""),
-                "min_p_holm": float(p.min()),
-                "first_flagged_at": first,
+                "role": role,
+                "mutants": len(mine),
+                "equivalent": int((mine["status"] == "equivalent").sum()),
+                "failed": int((mine["status"] == "failed").sum()),
+                "counted": len(counted),
+                "flagged": flagged,
+                "flagged_estimands_only": by_estimands,
+                "score": flagged / len(counted) if len(counted) else np.nan,
+                "score_estimands_only": by_estimands / len(counted) if len(counted) else np.nan,
             }
         )
     return pd.DataFrame(rows)
+
+
+def _n(value: float) -> str:
+    """A number of simulations for a sentence: rounded to two significant digits."""
+    if not np.isfinite(value):
+        return "no finite number"
+    rounded = float(f"{value:.2g}")
+    return f"{max(int(rounded), 1)}"
+
+
+def recommendation(analysis: Analysis) -> list[str]:
+    """What the run shows and what to do, in a few sentences (printed and in the report)."""
+    table, n = analysis.table, analysis.simulations
+    lines = []
+    for r in table[table["role"] == "correct"].itertuples():
+        if r.flagged:
+            lines.append(
+                f"The correct model {r.model} is itself flagged (adjusted p = "
+                f"{r.min_p_holm:.2g}, by {r.revealed_by}): fix it first; the scores below "
+                "say nothing about power."
+            )
+    for s in scores(table).itertuples():
+        kind = "generated" if s.role == "generated" else "hand-written"
+        if not s.counted:
+            continue
+        line = (
+            f"With N = {n}, {s.flagged} of {s.counted} {kind} mutants are flagged "
+            f"(mutation score {s.score:.0%}; with estimands alone {s.flagged_estimands_only} "
+            f"of {s.counted}, {s.score_estimands_only:.0%})"
+        )
+        extra = [
+            f"{s.equivalent} equivalent" if s.equivalent else "",
+            f"{s.failed} whose fits all failed" if s.failed else "",
+        ]
+        extra = [e for e in extra if e]
+        lines.append(line + (f"; left out: {' and '.join(extra)}." if extra else "."))
+    escapes = table[table["status"] == "escaped"].sort_values("needed")
+    seen = escapes[escapes["min_p_holm"] < SUGGESTIVE]
+    unseen = escapes[~(escapes["min_p_holm"] < SUGGESTIVE)]
+    if len(seen):
+        named = "; ".join(
+            f"{r.model} needs about N = {_n(r.needed)} "
+            f"(90% interval {_n(r.needed_low)} to {_n(r.needed_high)})"
+            for r in seen.itertuples()
+        )
+        lines.append(f"Escapes with a visible departure (adjusted p below {SUGGESTIVE}): {named}.")
+        lines.append(
+            f"To flag each of them with {POWER:.0%} probability, run about N = "
+            f"{_n(float(seen['needed'].max()))} simulations."
+        )
+    if len(unseen):
+        named = "; ".join(
+            f"{r.model} (at least N = {_n(r.needed_low)} if it departs at all)"
+            for r in unseen.itertuples()
+        )
+        lines.append(
+            f"Escapes showing no clear departure at N = {n} (adjusted p {SUGGESTIVE} or more), "
+            "so possibly undetectable by SBC "
+            f"(e.g. a prior change the data overrule): {named}."
+        )
+    if len(escapes):
+        lines.append(
+            "Projection: N_needed = N * ((c + 0.84) / z)^2, where z is the normal score of the "
+            "mutant's smallest raw pot_c p-value at N, c = Phi^-1(1 - 0.01/k) the score Holm "
+            "needs over its k quantities and 0.84 = Phi^-1(0.8); the interval takes z +- 1.645 "
+            "(no finite upper limit when z - 1.645 <= 0). Evidence of a fixed departure grows "
+            "like sqrt(N)."
+        )
+    elif len(table[table["status"] == "flagged"]):
+        lines.append(f"Every non-equivalent mutant is flagged with N = {n}.")
+    return lines
