@@ -451,7 +451,8 @@ def _mutants(args: argparse.Namespace) -> None:
     (out / "report.html").write_text(
         render(results[results["model"].isin(drawn)], store.record()), encoding="utf-8"
     )
-    notes = [f"settings: {settings}", f"seed {args.seed}", f"sampler: {sampling}"]
+    notes = [f"mutated: {base}, as {why}" for base, why in chosen.reasons.items()]
+    notes += [f"settings: {settings}", f"seed {args.seed}", f"sampler: {sampling}"]
     path = write_detection_report(
         out, analysis, chosen.skipped, scenarios.display_name(scenario), notes
     )
@@ -460,7 +461,7 @@ def _mutants(args: argparse.Namespace) -> None:
         "display.width", 200, "display.max_colwidth", 60, "display.float_format", "{:.3g}".format
     ):
         print(analysis.table[columns].to_string(index=False))
-    print("\n" + "\n".join(recommendation(analysis)))
+    print("\n" + "\n".join([*notes[: len(chosen.reasons)], *recommendation(analysis)]))
     print(f"\ndetection report: {path}")
 
 

@@ -28,15 +28,19 @@ import pandas as pd
 from sbc import seeding
 from sbc.calibration import ALPHA, estimand_group
 from sbc.mutate import default_base, enumerate_mutants
+from sbc.mutate.choice import choose_base
 from sbc.scenario import Scenario
 from sbc.stats.power import (
+    bounded_effects,
+    effect_power,
+    first_reaching,
     holm_min,
+    paired_effects,
     power_interval,
-    projected_power,
     pvalues,
     required_simulations,
-    score,
     subsample_power,
+    visible,
 )
 from sbc.stats.uniformity import holm
 
@@ -46,9 +50,8 @@ ROLES: tuple[str, ...] = ("correct", "hand-written", "generated")
 POWER = 0.8
 """Detection probability the recommended number of simulations aims for."""
 
-SUGGESTIVE = 0.1
-"""An escape whose smallest Holm-adjusted p is below this shows a departure worth projecting;
-above it, the smallest p is what chance alone gives over the model's quantities."""
+PROJECTED_UP_TO = 32
+"""Projections stop at this many times the run's simulations (``inf`` beyond)."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,17 @@ class Plan:
         model a mutant comes from), ``operator``, ``target``, ``description`` and
         ``equivalent`` (why the mutant changes nothing observable, or empty).
     skipped : mapping
-        Per correct model, the free variables no prior operator applies to (name ->
-        distribution).
+        Per correct model, what was not mutated: free variables no prior operator applies
+        to (name -> distribution) and mutants whose rewrite failed (name -> error).
+    reasons : mapping
+        Per correct model, why it is the one mutated (see
+        :func:`sbc.mutate.choice.choose_base`).
     """
 
     models: list[str]
     catalogue: pd.DataFrame
     skipped: Mapping[str, Mapping[str, str]]
+    reasons: Mapping[str, str]
 
 
 def plan(
@@ -89,7 +96,10 @@ def plan(
     settings : mapping
         Its resolved settings (the graph is built for this design).
     bases : sequence of str, optional
-        Correct models to mutate; default :func:`sbc.mutate.default_base`.
+        Correct models to mutate; default :func:`sbc.mutate.choice.choose_base`
+        (``partial``, the only PyMC or Bambi model, or the one whose prior matches the
+        simulator best). The hand-written mutants run unless ``bases`` leaves out the
+        scenario's ``partial`` model.
     operators : sequence of str, optional
         Mutation operators to apply (default: all).
     generated : bool
@@ -101,9 +111,13 @@ def plan(
         For a model that cannot be mutated or an unknown operator.
     """
     default = default_base(scenario)
-    bases = list(bases) if bases else ([default] if default else [])
+    if bases:
+        bases, reasons = list(bases), dict.fromkeys(bases, "chosen with --model")
+        hand = default in bases
+    else:
+        base, why = choose_base(scenario, settings)
+        bases, reasons, hand = ([base] if base else []), ({base: why} if base else {}), True
     rows = [_row(b, "correct", b, "", "", scenario.model(b).description) for b in bases]
-    hand = default in bases or not bases
     rows += [
         _row(m, "hand-written", default or "", "", "", scenario.model(m).description)
         for m in (scenario.mutants if hand else [])
@@ -111,13 +125,15 @@ def plan(
     skipped = {}
     for base in bases if generated else []:
         found = enumerate_mutants(scenario, settings, base, operators)
-        skipped[base] = dict(found.skipped)
+        skipped[base] = dict(found.skipped) | {
+            name: f"rewrite failed: {error}" for name, error in found.broken.items()
+        }
         rows += [
             _row(m.name, "generated", base, m.operator, m.target, m.description, m.equivalent)
             for m in found.mutants
         ]
     catalogue = pd.DataFrame(rows)
-    return Plan(list(catalogue["model"]) if len(catalogue) else [], catalogue, skipped)
+    return Plan(list(catalogue["model"]) if len(catalogue) else [], catalogue, skipped, reasons)
 
 
 def listing(chosen: Plan) -> list[str]:
@@ -127,6 +143,8 @@ def listing(chosen: Plan) -> list[str]:
     for base in catalogue.loc[catalogue["role"] == "correct", "model"]:
         mine = catalogue[(catalogue["role"] == "generated") & (catalogue["base"] == base)]
         lines.append(f"  generated mutants of {base} ({len(mine)}; run by sbc mutants):")
+        if base in chosen.reasons:
+            lines.append(f"    ({base} is mutated as {chosen.reasons[base]})")
         width = max((len(m) for m in mine["model"]), default=0) + 2
         for r in mine.itertuples():
             note = f"  [equivalent: {r.equivalent}]" if r.equivalent else ""
@@ -134,7 +152,7 @@ def listing(chosen: Plan) -> list[str]:
         skipped = chosen.skipped.get(base) or {}
         if skipped:
             names = ", ".join(f"{v} ({d})" for v, d in skipped.items())
-            lines.append(f"    no prior operator applies to: {names}")
+            lines.append(f"    not mutated: {names}")
     return lines
 
 
@@ -230,91 +248,50 @@ def analyse(
         ``min_p_holm``, ``min_p_holm_estimands``, ``revealed_by`` (groups of quantities
         with an adjusted p below :data:`ALPHA`), ``status`` (``flagged``, ``escaped``,
         ``equivalent``, ``failed`` for a mutant; ``calibrated`` or ``FLAGGED`` for a correct
-        model), ``score_z`` (normal score of the smallest raw p), ``needed``,
-        ``needed_low``, ``needed_high`` (simulations to flag it with probability
-        :data:`POWER`, with a 90% interval: :func:`sbc.stats.power.required_simulations`)
-        and ``first_flagged_at`` (smallest checked count from which on the model stays
+        model), ``departure`` (for an escape: its rank departure measured against its correct
+        model on the same data, :func:`sbc.stats.power.paired_effects`, and whether it is
+        visible), ``needed``, ``needed_low``, ``needed_high`` (simulations to flag it with
+        probability :data:`POWER`: for a flagged mutant read off its subsampled power curve;
+        for an escape projected from its paired departure,
+        :func:`sbc.stats.power.required_simulations`, with a 90% interval) and
+        ``first_flagged_at`` (smallest checked count from which on the model stays
         flagged, counts of :func:`sizes_within`).
     """
     n = int(results["simulation"].nunique())
-    within, beyond = sizes_within(n), sizes_beyond(n)
+    within = sizes_within(n)
     catalogue = catalogue.set_index("model")
+    matrices = {m: pit_matrix(results, m) for m in dict.fromkeys(results["model"])}
     rows, curves, reveals = [], [], {}
-    for model in dict.fromkeys(results["model"]):
-        names, kinds, pit = pit_matrix(results, model)
+    for model, (names, kinds, pit) in matrices.items():
         info = _info(catalogue, model)
-        p = pvalues(pit.T)
-        tested = np.isfinite(p)
-        adjusted = holm(p)
-        is_estimand = np.array([k == "estimand" for k in kinds])
-        p_est = holm_min(np.where(is_estimand, p, np.nan))
-        groups: dict[str, float] = {}
-        for name, value in zip(names, adjusted, strict=True):
-            group = estimand_group(name)
-            groups[group] = np.fmin(groups.get(group, np.nan), value)
-        reveals[model] = groups
-        k = int(tested.sum())
-        smallest = float(np.nanmin(p)) if k else np.nan
-        z = float(score(smallest)) if k else np.nan
-        flagged = bool(k and holm_min(p) < ALPHA)
-        needed = (
-            required_simulations(z, n, k, ALPHA, POWER)
-            if k and info["role"] != "correct"
-            else (np.nan,) * 3
-        )
+        row, reveals[model] = _verdict(names, kinds, pit)
+        status = _status(info, row["flagged"], row["k"])
         rng = seeding.analysis_rng(seed, f"power:{model}")
         power = (
-            subsample_power(pit, within, rng, subsets, ALPHA) if k else np.full(len(within), np.nan)
+            subsample_power(pit, within, rng, subsets, ALPHA)
+            if row["k"]
+            else np.full(len(within), np.nan)
         )
         low, high = power_interval(power, n, within)
-        curves += [
-            {
-                "model": model,
-                "simulations": int(m),
-                "power": pw,
-                "lower": lo,
-                "upper": hi,
-                "method": "subsample",
-            }
-            for m, pw, lo, hi in zip(within, power, low, high, strict=True)
-        ]
-        if k:
-            lo_z, hi_z = max(z - 1.645, 0.0), z + 1.645
-            curves += [
-                {
-                    "model": model,
-                    "simulations": int(m),
-                    "power": pw,
-                    "lower": lo,
-                    "upper": hi,
-                    "method": "projected",
-                }
-                for m, pw, lo, hi in zip(
-                    beyond,
-                    projected_power(z, n, beyond, k, ALPHA),
-                    projected_power(lo_z, n, beyond, k, ALPHA),
-                    projected_power(hi_z, n, beyond, k, ALPHA),
-                    strict=True,
-                )
-            ]
-        revealed = sorted(((g, v) for g, v in groups.items() if v < ALPHA), key=lambda gv: gv[1])
+        curves += _curve(model, "subsample", within, power, low, high)
+        projection = {"departure": "", "needed": np.nan, "needed_low": np.nan}
+        projection["needed_high"] = np.nan
+        if status == "flagged":
+            projection["needed"] = first_reaching(power, within, POWER)
+        base = matrices.get(info["base"])
+        if status == "escaped" and base is not None:
+            control = _aligned(base, names)
+            projection, beyond = _project(pit, control, names, n, row["k"], seed, model)
+            curves += beyond
         rows.append(
             {
                 "model": model,
                 **info,
                 "simulations": n,
                 "fits_ok": int(np.isfinite(pit).any(axis=1).sum()),
-                "k": k,
-                "flagged": flagged,
-                "flagged_estimands_only": bool(np.isfinite(p_est) and p_est < ALPHA),
-                "min_p_holm": float(holm_min(p)) if k else np.nan,
-                "min_p_holm_estimands": float(p_est),
-                "revealed_by": ", ".join(f"{g} (p={v:.2g})" for g, v in revealed),
-                "status": _status(info, flagged, k),
-                "score_z": z,
-                "needed": needed[0],
-                "needed_low": needed[1],
-                "needed_high": needed[2],
+                **row,
+                "status": status,
+                **projection,
                 "first_flagged_at": _first_flagged(pit, within),
             }
         )
@@ -322,6 +299,107 @@ def analyse(
     reveal = pd.DataFrame.from_dict(reveals, orient="index")
     reveal.index.name = "model"
     return Analysis(table, pd.DataFrame(curves), reveal, n)
+
+
+def _verdict(
+    names: list[str], kinds: list[str], pit: np.ndarray
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """A model's verdict columns, and its smallest adjusted p-value per group of quantities."""
+    p = pvalues(pit.T)
+    k = int(np.isfinite(p).sum())
+    adjusted = holm(p)
+    is_estimand = np.array([kind == "estimand" for kind in kinds])
+    p_est = float(holm_min(np.where(is_estimand, p, np.nan)))
+    groups: dict[str, float] = {}
+    for name, value in zip(names, adjusted, strict=True):
+        group = estimand_group(name)
+        groups[group] = float(np.fmin(groups.get(group, np.nan), value))
+    revealed = sorted(((g, v) for g, v in groups.items() if v < ALPHA), key=lambda gv: gv[1])
+    smallest = float(holm_min(p)) if k else np.nan
+    row = {
+        "k": k,
+        "flagged": bool(k and smallest < ALPHA),
+        "flagged_estimands_only": bool(np.isfinite(p_est) and p_est < ALPHA),
+        "min_p_holm": smallest,
+        "min_p_holm_estimands": p_est,
+        "revealed_by": ", ".join(f"{g} (p={v:.2g})" for g, v in revealed),
+    }
+    return row, groups
+
+
+def _aligned(base: tuple[list[str], list[str], np.ndarray], names: list[str]) -> np.ndarray:
+    """The base model's PIT columns in the order of ``names`` (NaN where it lacks one)."""
+    base_names, _, base_pit = base
+    index = {name: i for i, name in enumerate(base_names)}
+    columns = [
+        base_pit[:, index[n]] if n in index else np.full(base_pit.shape[0], np.nan) for n in names
+    ]
+    return np.column_stack(columns)
+
+
+def _project(
+    pit: np.ndarray, control: np.ndarray, names: list[str], n: int, k: int, seed: int, model: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Simulations an escape needs, from its departure paired with its correct model's ranks.
+
+    Returns the projection columns (``departure``: the strongest paired effect and whether
+    it is visible; ``needed`` with a 90% interval) and the projected power curve beyond the
+    run (its band: the effects at the ends of their 90% intervals).
+    """
+    effects = paired_effects(pit, control)
+    weaker, stronger = bounded_effects(effects, -1.645), bounded_effects(effects, 1.645)
+    rng = seeding.analysis_rng(seed, f"project:{model}")
+    strength = np.nan_to_num(effects["shift"] ** 2 + effects["excess"] ** 2 / 2)
+    q = int(np.argmax(strength))
+    shown = (
+        f"{'visible' if visible(effects) else 'not visible'}; strongest in {names[q]}: shift "
+        f"{effects['shift'][q]:+.3f} (se {effects['shift_se'][q]:.3f}), excess "
+        f"{effects['excess'][q]:+.3f} (se {effects['excess_se'][q]:.3f})"
+    )
+    needed = {
+        "needed_low": required_simulations(stronger, n, k, rng, ALPHA, POWER, PROJECTED_UP_TO)
+    }
+    for key, variant in (("needed", effects), ("needed_high", weaker)):
+        # a weaker departure never needs fewer simulations: skip the search once it is inf
+        previous = needed["needed_low"] if key == "needed" else needed["needed"]
+        found = np.isfinite(previous)
+        needed[key] = (
+            required_simulations(variant, n, k, rng, ALPHA, POWER, PROJECTED_UP_TO)
+            if found
+            else np.inf
+        )
+    projection = {"departure": shown, **needed}
+    beyond = sizes_beyond(n)
+    curve = _curve(
+        model,
+        "projected",
+        beyond,
+        effect_power(effects, beyond, k, rng, ALPHA),
+        effect_power(weaker, beyond, k, rng, ALPHA),
+        effect_power(stronger, beyond, k, rng, ALPHA),
+    )
+    return projection, curve
+
+
+def _curve(
+    model: str,
+    method: str,
+    sizes: np.ndarray,
+    power: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "model": model,
+            "simulations": int(m),
+            "power": float(pw),
+            "lower": float(lo),
+            "upper": float(hi),
+            "method": method,
+        }
+        for m, pw, lo, hi in zip(sizes, power, lower, upper, strict=True)
+    ]
 
 
 def _info(catalogue: pd.DataFrame, model: str) -> dict[str, str]:
@@ -391,10 +469,13 @@ def scores(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _n(value: float) -> str:
-    """A number of simulations for a sentence: rounded to two significant digits."""
+def _n(value: float, n: int = 0) -> str:
+    """A number of simulations for a sentence, to two significant digits.
+
+    Past the projection's end (``inf``): "more than" its limit for a run of ``n``.
+    """
     if not np.isfinite(value):
-        return "no finite number"
+        return f"more than {PROJECTED_UP_TO * n}" if n else "no finite number"
     rounded = float(f"{value:.2g}")
     return f"{max(int(rounded), 1)}"
 
@@ -426,36 +507,42 @@ def recommendation(analysis: Analysis) -> list[str]:
         extra = [e for e in extra if e]
         lines.append(line + (f"; left out: {' and '.join(extra)}." if extra else "."))
     escapes = table[table["status"] == "escaped"].sort_values("needed")
-    seen = escapes[escapes["min_p_holm"] < SUGGESTIVE]
-    unseen = escapes[~(escapes["min_p_holm"] < SUGGESTIVE)]
+    seen = escapes[escapes["departure"].str.startswith("visible")]
+    unseen = escapes[~escapes["departure"].str.startswith("visible")]
     if len(seen):
         named = "; ".join(
-            f"{r.model} needs about N = {_n(r.needed)} "
-            f"(90% interval {_n(r.needed_low)} to {_n(r.needed_high)})"
+            (
+                f"{r.model} needs about N = {_n(r.needed)} "
+                f"(90% interval {_n(r.needed_low)} to {_n(r.needed_high, n)})"
+                if np.isfinite(r.needed)
+                else f"{r.model} needs {_n(r.needed, n)} (at least {_n(r.needed_low, n)})"
+            )
             for r in seen.itertuples()
         )
-        lines.append(f"Escapes with a visible departure (adjusted p below {SUGGESTIVE}): {named}.")
-        lines.append(
-            f"To flag each of them with {POWER:.0%} probability, run about N = "
-            f"{_n(float(seen['needed'].max()))} simulations."
-        )
+        lines.append(f"Escapes that depart from the correct model: {named}.")
+        worst = float(seen["needed"].max())
+        if np.isfinite(worst):
+            lines.append(
+                f"To flag each of them with {POWER:.0%} probability, run about N = {_n(worst)} "
+                "simulations."
+            )
     if len(unseen):
         named = "; ".join(
-            f"{r.model} (at least N = {_n(r.needed_low)} if it departs at all)"
+            f"{r.model} (if it departs at all, it needs N = {_n(r.needed_low, n)} or more)"
             for r in unseen.itertuples()
         )
         lines.append(
-            f"Escapes showing no clear departure at N = {n} (adjusted p {SUGGESTIVE} or more), "
-            "so possibly undetectable by SBC "
-            f"(e.g. a prior change the data overrule): {named}."
+            f"Escapes whose ranks do not depart visibly from the correct model's on the same "
+            f"{n} data sets, so practically undetectable by SBC (e.g. a prior change the data "
+            f"overrule): {named}."
         )
     if len(escapes):
         lines.append(
-            "Projection: N_needed = N * ((c + 0.84) / z)^2, where z is the normal score of the "
-            "mutant's smallest raw pot_c p-value at N, c = Phi^-1(1 - 0.01/k) the score Holm "
-            "needs over its k quantities and 0.84 = Phi^-1(0.8); the interval takes z +- 1.645 "
-            "(no finite upper limit when z - 1.645 <= 0). Evidence of a fixed departure grows "
-            "like sqrt(N)."
+            "How N is projected: each escape's ranks are compared with its correct model's on "
+            "the same data sets (probit scale: shift and excess second moment, the shared "
+            "sampling noise cancelling), and the power of the same Holm-adjusted pot_c test "
+            "under that departure is simulated for larger N; the interval moves the departure "
+            "by 1.645 standard errors."
         )
     elif len(table[table["status"] == "flagged"]):
         lines.append(f"Every non-equivalent mutant is flagged with N = {n}.")

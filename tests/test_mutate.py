@@ -294,3 +294,54 @@ def test_planted_operator_on_conjugate_gives_the_analytic_posterior(
     expected = (prior_mean / prior_sd**2 + weight * y.sum() / sigma**2) / precision
     assert mean == pytest.approx(expected, abs=1e-9)
     assert sd == pytest.approx(precision**-0.5, abs=1e-9)
+
+
+def _normal_mean(prior_sd, initval=None):
+    def build(design, example):
+        import pymc as pm
+
+        with pm.Model() as model:
+            y = pm.Data("y", example["y"])
+            mu = pm.Normal("mu", 0.0, prior_sd, initval=initval)
+            pm.Normal("obs", mu, 1.0, observed=y)
+        return model
+
+    return PyMCModel(build, data=("y",))
+
+
+def _two_models(*models):
+    def simulate(design, rng):
+        mu = rng.normal()
+        return Simulation({"mu": float(mu)}, {"y": rng.normal(mu, 1.0, size=5)})
+
+    return Scenario(
+        name="two",
+        description="",
+        settings=(),
+        design=lambda settings: None,
+        simulate=simulate,
+        estimands=lambda design: ("mu",),
+        models=tuple(
+            Model(name, "", backend, lambda draws, design: {"mu": draws["mu"]})
+            for name, backend in models
+        ),
+    )
+
+
+def test_without_partial_the_model_whose_prior_matches_the_simulator_is_mutated():
+    """A wide-prior model declared first is passed over for the one with the simulator's prior."""
+    from sbc.mutate.choice import choose_base
+
+    scenario = _two_models(("wide", _normal_mean(5.0)), ("right", _normal_mean(1.0)))
+    base, why = choose_base(scenario, {})
+    assert base == "right" and "prior matches the simulator best" in why
+    assert default_base(scenario) == "wide"  # names without @model refer to the first
+    found = enumerate_mutants(scenario, {}, base)
+    assert "prior_shift:mu@right" in {m.name for m in found.mutants}
+
+
+def test_a_graph_pymc_cannot_rewrite_is_one_clear_error():
+    """A model with hand-set initial values (which PyMC cannot rewrite) gets a MutationError."""
+    scenario = _two_models(("partial", _normal_mean(1.0, initval=0.5)))
+    with pytest.raises(MutationError, match="graph of partial cannot be rewritten"):
+        enumerate_mutants(scenario, {})

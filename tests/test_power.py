@@ -5,14 +5,16 @@ import pytest
 from scipy import stats
 
 from sbc.stats.power import (
-    critical_score,
+    bounded_effects,
+    effect_power,
+    first_reaching,
     holm_min,
+    paired_effects,
     power_interval,
-    projected_power,
     pvalues,
     required_simulations,
-    score,
     subsample_power,
+    visible,
 )
 from sbc.stats.uniformity import holm, uniformity_pvalue
 
@@ -52,32 +54,53 @@ def test_power_interval_counts_disjoint_blocks():
     assert low[1] < 0.3 and high[1] == pytest.approx(1.0)
 
 
-def test_projection_and_required_simulations_agree():
-    """Power at the required N is the target; no departure needs infinitely many simulations."""
-    z, n, k = 2.0, 200, 10
-    needed, lower, upper = required_simulations(z, n, k, alpha=0.01, power=0.8)
-    assert projected_power(z, n, [needed], k, 0.01)[0] == pytest.approx(0.8)
-    assert lower < needed < upper
-    assert required_simulations(0.0, n, k)[0] == np.inf
-    assert critical_score(10, 0.01) == pytest.approx(stats.norm.isf(0.001))
-    assert score(np.array([0.5, 1e-320]))[0] == 0.0 and np.isfinite(score(np.array([1e-320])))
+def _pair(shift, scale, rho=0.95, n=200, k=4, seed=0):
+    """Ranks of a correct model and a mutant on the same data sets (quantity 0 departs)."""
+    rng = np.random.default_rng(seed)
+    x_c = rng.normal(size=(n, k))
+    x_m = rho * x_c + np.sqrt(1 - rho**2) * rng.normal(size=(n, k))
+    x_m[:, 0] = shift + scale * x_m[:, 0]
+    return stats.norm.cdf(x_m), stats.norm.cdf(x_c)
 
 
-def test_projection_from_a_run_of_200_brackets_the_true_requirement():
-    """On a known departure the 90% interval for the N reaching 80% power covers the truth."""
-    rng = np.random.default_rng(5)
-    k, alpha = 5, 0.01
+def test_paired_effects_cancel_the_shared_noise():
+    """The shift is recovered with a standard error far below an unpaired one's (1/sqrt(n))."""
+    effects = paired_effects(*_pair(0.1, 1.0))
+    assert effects["shift"][0] == pytest.approx(0.1, abs=3 * effects["shift_se"][0])
+    assert effects["shift_se"][0] < 0.5 / np.sqrt(200)
+    assert np.abs(effects["shift"][1:]).max() < 0.05 and np.all(effects["n"] == 200)
+    wide = paired_effects(*_pair(0.0, 1.2))
+    assert wide["excess"][0] == pytest.approx(1.2**2 - 1, abs=3 * wide["excess_se"][0])
+    assert visible(effects) and not visible(paired_effects(*_pair(0.0, 1.0)))
 
-    def flagged(m, reps):
-        pit = rng.uniform(size=(reps, k, m))
-        pit[:, 0] = rng.beta(1.3, 1.0, size=(reps, m))
-        return holm_min(pvalues(pit)) < alpha
 
-    true_n80 = next(m for m in (100, 150, 200, 300, 400, 600, 800) if flagged(m, 300).mean() >= 0.8)
-    covered = 0
-    for _ in range(40):
-        pit = rng.uniform(size=(k, 200))
-        pit[0] = rng.beta(1.3, 1.0, size=200)
-        _, lower, upper = required_simulations(score(pvalues(pit).min()), 200, k, alpha)
-        covered += lower <= true_n80 * 1.25 and true_n80 / 1.25 <= upper
-    assert covered >= 32  # 90% nominal, with the truth known to the grid's resolution
+def test_bounded_effects_move_towards_zero_without_crossing_it():
+    """Weaker bounds shrink effects towards zero and stop there; stronger ones grow them."""
+    effects = {"shift": np.array([0.1, -0.01]), "shift_se": np.array([0.02, 0.02])}
+    effects |= {"excess": np.zeros(2), "excess_se": np.full(2, 0.01)}
+    weaker, stronger = bounded_effects(effects, -1.645), bounded_effects(effects, 1.645)
+    assert weaker["shift"] == pytest.approx([0.1 - 1.645 * 0.02, 0.0])
+    assert stronger["shift"] == pytest.approx([0.1 + 1.645 * 0.02, -0.01 - 1.645 * 0.02])
+
+
+def test_projected_simulations_shrink_as_the_departure_grows():
+    """Required N falls with the effect; no effect needs infinitely many; power is monotone."""
+    rng = np.random.default_rng(3)
+
+    def effects(shift):
+        return {"shift": np.array([shift, 0.0]), "excess": np.zeros(2)}
+
+    small = required_simulations(effects(0.15), 200, 4, rng)
+    large = required_simulations(effects(0.3), 200, 4, rng)
+    assert large < small < 32 * 200
+    assert required_simulations(effects(0.0), 200, 4, rng) == np.inf
+    power = effect_power(effects(0.3), np.array([50, 400]), 4, rng)
+    assert power[0] < 0.5 < 0.9 < power[1]
+
+
+def test_first_reaching_interpolates_on_the_log_scale():
+    """The size where a power curve crosses 0.8, log-interpolated; NaN if it never does."""
+    sizes = np.array([25, 50, 100])
+    assert first_reaching(np.array([0.2, 0.6, 1.0]), sizes) == pytest.approx(50 * 2**0.5)
+    assert first_reaching(np.array([0.9, 1.0, 1.0]), sizes) == 25
+    assert np.isnan(first_reaching(np.array([0.1, 0.2, 0.3]), sizes))

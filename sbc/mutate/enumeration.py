@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sbc import seeding
@@ -14,7 +14,9 @@ from sbc.mutate.backend import (
     graph_models,
     is_generated,
     mutant_name,
+    mutate_graph,
     parse_name,
+    token,
 )
 from sbc.mutate.equivalence import Probe, equivalence, observable
 from sbc.mutate.graph import ModelView
@@ -54,11 +56,24 @@ class Mutant:
 
 @dataclass(frozen=True)
 class Enumeration:
-    """The generated mutants of one model and the free variables no operator changes."""
+    """The generated mutants of one model and what could not be mutated.
+
+    Parameters
+    ----------
+    base : str
+        The mutated model.
+    mutants : tuple of Mutant
+        Its generated mutants.
+    skipped : mapping of str to str
+        Free variables no prior operator applies to, with their distribution.
+    broken : mapping of str to str
+        Mutants whose rewrite PyMC rejected, with the error (left out of ``mutants``).
+    """
 
     base: str
     mutants: tuple[Mutant, ...]
     skipped: Mapping[str, str]
+    broken: Mapping[str, str] = field(default_factory=dict)
 
 
 def enumerate_mutants(
@@ -92,7 +107,10 @@ def enumerate_mutants(
     design = scenario.design(dict(settings))
     example = scenario.simulate(design, seeding.example_rng()).data
     graph = model.backend.graph(design, example)
-    view = ModelView.of(graph.model)
+    try:
+        view = ModelView.of(graph.model)
+    except Exception as exc:  # e.g. initial values set by hand, which PyMC cannot rewrite
+        raise MutationError(f"the graph of {base} cannot be rewritten ({exc})") from None
     try:
         probe = Probe.of(graph.model, graph.stored, model.estimands, design)
         reads = probe.reads()
@@ -100,10 +118,16 @@ def enumerate_mutants(
         probe, reads = None, set(graph.stored)
     seen = observable(view, reads)
     mutants: dict[str, Mutant] = {}
+    broken: dict[str, str] = {}
     for site in sites(view, list(operators) if operators else None):
         name = mutant_name(site.operator, site.target, base, default)
         if name in mutants:
             continue  # two variables whose names reduce to the same token: keep the first
+        try:  # rewrite now, as a worker will: a rewrite PyMC rejects is left out here
+            mutate_graph(graph, site.operator, token(site.target))
+        except Exception as exc:
+            broken[name] = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            continue
         mutants[name] = Mutant(
             name,
             site.operator,
@@ -112,7 +136,7 @@ def enumerate_mutants(
             site.description,
             equivalence(view, site, seen, probe),
         )
-    return Enumeration(base, tuple(mutants.values()), skipped(view))
+    return Enumeration(base, tuple(mutants.values()), skipped(view), broken)
 
 
 def check_generated(scenario: Scenario, settings: Mapping[str, Any], models: Sequence[str]) -> None:

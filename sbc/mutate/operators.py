@@ -261,13 +261,31 @@ def indexings(view: ModelView) -> dict[str, list[Indexing]]:
             base = strip(idx)
             if not isinstance(base, SharedVariable) and constant_value(idx) is None:
                 continue
-            x = node.inputs[0]
-            name = name_of(x) or name_of(idx)
+            name = _vector_name(node.inputs[0]) or name_of(idx)
             if name is None:
                 unnamed += 1
                 name = f"index{unnamed}"
             found.setdefault(name, []).append(Indexing(node, position, axis))
     return found
+
+
+def _vector_name(x: Any) -> str | None:
+    """The name of ``x``, or of the nearest named non-scalar variable it is computed from.
+
+    ``(sigma * z)[group]`` is named after ``z``: the vector whose entries the index picks.
+    """
+    frontier, seen = [x], set()
+    while frontier:
+        var = frontier.pop(0)
+        if var in seen:
+            continue
+        seen.add(var)
+        name = name_of(var)
+        if name is not None and var.type.ndim > 0:
+            return name
+        if var.owner is not None and name is None:
+            frontier.extend(var.owner.inputs)
+    return None
 
 
 def _index_shift(view: ModelView) -> list[Site]:
