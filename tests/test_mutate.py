@@ -190,6 +190,20 @@ def test_scenario_resolves_generated_mutants_by_name_in_any_process():
         heights.model("unknown")
 
 
+def test_a_fresh_process_builds_a_generated_mutant_from_its_name_alone():
+    """A worker knows only the scenario reference and the name; the rewrite happens there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import scenarios; from sbc import seeding; s = scenarios.get('heights'); "
+        "d = s.design(s.defaults); ex = s.simulate(d, seeding.example_rng()).data; "
+        "g = s.model('prior_shift:sigma').backend.graph(d, ex); print(sorted(g.stored))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "'sigma__unshifted'" in out.stdout
+
+
 def test_default_base_prefers_partial_then_the_first_pymc_model():
     """The partial model when present, else the first PyMC or Bambi model (never exact ones)."""
     assert default_base(scenarios.get("heights")) == "partial"

@@ -47,6 +47,18 @@ def test_subsampled_power_rises_with_n_and_is_the_verdict_at_the_full_run():
     assert null.max() <= 0.1
 
 
+def test_subsets_come_from_the_run_seed():
+    """The same run seed and purpose give the same subsets, so the same power curve."""
+    from sbc.seeding import analysis_rng
+
+    pit = np.random.default_rng(0).uniform(size=(60, 2))
+    sizes = np.array([20, 40])
+    first = subsample_power(pit, sizes, analysis_rng(4, "power:m"), subsets=30, alpha=0.5)
+    again = subsample_power(pit, sizes, analysis_rng(4, "power:m"), subsets=30, alpha=0.5)
+    other = subsample_power(pit, sizes, analysis_rng(5, "power:m"), subsets=30, alpha=0.5)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
 def test_power_interval_counts_disjoint_blocks():
     """The interval is a Wilson interval on n // m trials: narrow for small m, wide at m = n."""
     low, high = power_interval(np.array([0.5, 1.0]), 200, np.array([10, 200]))
