@@ -187,7 +187,7 @@ class Analysis:
     power : pandas.DataFrame
         Detection power per model and number of simulations: ``model``, ``simulations``,
         ``power``, ``lower``, ``upper`` and ``method`` (``subsample`` within the run,
-        ``projected`` beyond it).
+        ``projected`` for escapes from the run's size on).
     reveals : pandas.DataFrame
         Smallest Holm-adjusted p-value per model (rows) and group of quantities (columns).
     simulations : int
@@ -369,7 +369,7 @@ def _project(
             else np.inf
         )
     projection = {"departure": shown, **needed}
-    beyond = sizes_beyond(n)
+    beyond = np.r_[n, sizes_beyond(n)]  # from the run's own size: the projection there
     curve = _curve(
         model,
         "projected",
@@ -469,6 +469,44 @@ def scores(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def score_curve(analysis: Analysis, role: str = "generated") -> pd.DataFrame:
+    """Expected mutation score against the number of simulations.
+
+    The mean chance of a flag over the counted (non-equivalent, not failed) mutants of
+    ``role``: subsampled within the run (the run's own verdicts at its size), and beyond it
+    1 for a mutant already flagged and the projected power for an escape.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``simulations`` and ``score``.
+    """
+    table = analysis.table
+    counted = table[(table["role"] == role) & table["status"].isin(["flagged", "escaped"])]
+    if counted.empty:
+        return pd.DataFrame({"simulations": [], "score": []})
+    power = analysis.power[analysis.power["model"].isin(counted["model"])]
+    within = power[power["method"] == "subsample"].groupby("simulations")["power"].mean()
+    projected = power[
+        (power["method"] == "projected") & (power["simulations"] > analysis.simulations)
+    ]
+    sizes = sorted(projected["simulations"].unique())
+    beyond = []
+    for m in sizes:
+        chance = projected[projected["simulations"] == m].set_index("model")["power"]
+        beyond.append(
+            np.mean(
+                [
+                    1.0 if f else chance.get(model, np.nan)
+                    for model, f in zip(counted["model"], counted["flagged"], strict=True)
+                ]
+            )
+        )
+    return pd.DataFrame(
+        {"simulations": [*within.index, *sizes], "score": [*within.to_numpy(), *beyond]}
+    )
+
+
 def _n(value: float, n: int = 0) -> str:
     """A number of simulations for a sentence, to two significant digits.
 
@@ -506,6 +544,12 @@ def recommendation(analysis: Analysis) -> list[str]:
         ]
         extra = [e for e in extra if e]
         lines.append(line + (f"; left out: {' and '.join(extra)}." if extra else "."))
+    curve = score_curve(analysis).dropna()
+    if len(curve) and (table["status"] == "escaped").any():
+        shown = ", ".join(
+            f"{int(m)}: {v:.0%}" for m, v in zip(curve["simulations"], curve["score"], strict=True)
+        )
+        lines.append(f"Expected mutation score (generated) against N: {shown}.")
     escapes = table[table["status"] == "escaped"].sort_values("needed")
     seen = escapes[escapes["departure"].str.startswith("visible")]
     unseen = escapes[~escapes["departure"].str.startswith("visible")]

@@ -6,7 +6,7 @@ import pytest
 import scenarios
 from sbc.backends import Sampling
 from sbc.cli import main
-from sbc.mutants import analyse, plan, recommendation, scores
+from sbc.mutants import analyse, plan, recommendation, score_curve, scores
 from sbc.report.mutants_html import write_detection_report
 from sbc.runner import run
 
@@ -63,8 +63,10 @@ def test_power_curves_and_the_recommendation(exact_run):
     assert list(biased["simulations"]) == [25, 50, 100, 120]
     assert biased["power"].iloc[-1] == 1.0 and biased["power"].is_monotonic_increasing
     projected = power[(power["model"] == "flaky") & (power["method"] == "projected")]
-    assert list(projected["simulations"]) == [240, 480, 960, 1920]  # escapes only
+    assert list(projected["simulations"]) == [120, 240, 480, 960, 1920]  # escapes only
     assert power.loc[power["model"] == "biased", "method"].eq("subsample").all()
+    curve = score_curve(analysis).set_index("simulations")["score"]
+    assert curve[120] == pytest.approx(2 / 3) and curve[1920] >= 2 / 3  # flagged count as 1
     lines = recommendation(analysis)
     assert lines[0].startswith("With N = 120, 2 of 3 generated mutants are flagged")
     assert "with estimands alone 1 of 3" in lines[0] and "1 equivalent" in lines[0]

@@ -158,8 +158,8 @@ def power_curves(curves: Mapping[str, Mapping[str, np.ndarray]], n: int) -> Figu
     """Detection power against the number of simulations, one line per mutant.
 
     ``curves[model]`` holds arrays ``simulations``, ``power``, ``lower``, ``upper`` and
-    ``projected`` (bool: beyond the run). Within the run, points with their intervals;
-    beyond it, the projection dashed. Models whose name starts with ``*`` (escapes) are
+    ``projected`` (bool: projected from the run's size on). Within the run, points with
+    their intervals; the projection dashed. Models whose name starts with ``*`` (escapes) are
     labelled.
     """
     fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
@@ -184,13 +184,7 @@ def power_curves(curves: Mapping[str, Mapping[str, np.ndarray]], n: int) -> Figu
                 x[within], y[within], yerr=err, fmt="none", color=colour, linewidth=0.6, capsize=2
             )
         if (~within).any():
-            ax.plot(
-                np.r_[x[within][-1:], x[~within]],
-                np.r_[y[within][-1:], y[~within]],
-                "--",
-                color=colour,
-                linewidth=width,
-            )
+            ax.plot(x[~within], y[~within], "--", color=colour, linewidth=width)
     ax.axvline(n, color="black", linewidth=0.6)
     ax.axhline(0.8, color="grey", linewidth=0.5, linestyle=":")
     ax.set_xscale("log", base=2)

@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from sbc.calibration import ALPHA
-from sbc.mutants import POWER, PROJECTED_UP_TO, Analysis, recommendation, scores
+from sbc.mutants import (
+    POWER,
+    PROJECTED_UP_TO,
+    Analysis,
+    recommendation,
+    score_curve,
+    scores,
+)
 from sbc.report import figures
 from sbc.report.html import CSS
 
@@ -113,7 +120,17 @@ def _score_rows(analysis: Analysis) -> str:
         f"<td><b>{s.score:.0%}</b></td><td>{s.score_estimands_only:.0%}</td></tr>"
         for s in table.itertuples()
     )
-    return f"<table>{head}{rows}</table>"
+    curve = score_curve(analysis).dropna()
+    expected = ""
+    if len(curve):
+        cells = "".join(f"<th>N={int(m)}</th>" for m in curve["simulations"])
+        values = "".join(f"<td>{v:.0%}</td>" for v in curve["score"])
+        expected = (
+            "<p>Expected mutation score of the generated mutants against N (subsampled "
+            "within the run; beyond it, flagged mutants count 1 and escapes their projected "
+            f"power):</p><table><tr>{cells}</tr><tr>{values}</tr></table>"
+        )
+    return f"<table>{head}{rows}</table>{expected}"
 
 
 def _reveal_rows(analysis: Analysis) -> str:
@@ -214,7 +231,8 @@ verdict without the test quantities (log-likelihood ...).</p>
 <p>Within the run (solid, points): the share of 200 random subsets of N of the run's
 simulations on which the mutant is flagged, with a 90% Wilson interval counting the
 floor(run / N) disjoint blocks of size N the run holds as the independent trials (drawn
-for escapes). Beyond the run (dashed, escapes only): each escape's ranks are compared with
+for escapes). Projected (dashed, escapes only, from the run's own size on, where it can
+differ from the run's verdict by chance): each escape's ranks are compared with
 its correct model's on the same data sets (on the probit scale, a shift and an excess
 second moment per quantity: the sampling noise both models share cancels), and the chance
 that the same Holm-adjusted pot_c test flags a rank distribution with that departure is
