@@ -580,6 +580,14 @@ def recommendation(analysis: Analysis) -> list[str]:
             f"{n} data sets, so practically undetectable by SBC (e.g. a prior change the data "
             f"overrule): {named}."
         )
+    dropped = escapes[escapes["operator"] == "drop_likelihood"]
+    if len(dropped) and "loglik" not in analysis.reveals.columns:
+        lines.append(
+            f"{', '.join(dropped['model'])} cannot be caught by these quantities: without the "
+            "likelihood the posterior is the prior, whose ranks are exactly uniform. Declare "
+            "the scenario's likelihood (Scenario(likelihood=...)) to rank the log-likelihood "
+            "as a test quantity."
+        )
     if len(escapes):
         lines.append(
             "How N is projected: each escape's ranks are compared with its correct model's on "

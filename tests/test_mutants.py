@@ -1,5 +1,6 @@
 """Mutant detection: verdicts, mutation score, power curves, recommendation, report, CLI."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -141,3 +142,20 @@ def test_sbc_mutants_runs_generated_mutants_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "With N = 20, 1 of 1 generated mutants are flagged" in printed
     assert (out / "mutants.html").is_file() and (out / "report.html").is_file()
+
+
+def test_an_escaped_dropped_likelihood_asks_for_the_likelihood_test_quantity():
+    """Without a loglik quantity a dropped likelihood is invisible: the advice says so."""
+    from sbc.mutants import Analysis
+
+    table = pd.DataFrame(
+        [
+            {"model": "m", "role": "correct", "status": "calibrated", "flagged": False},
+            {"model": "drop_likelihood:obs", "role": "generated", "status": "escaped"}
+            | {"flagged": False, "operator": "drop_likelihood", "departure": "not visible"},
+        ]
+    ).assign(flagged_estimands_only=False, needed=np.inf, needed_low=300.0, needed_high=np.inf)
+    reveals = pd.DataFrame({"theta": [0.5, 0.6]}, index=["m", "drop_likelihood:obs"])
+    power = pd.DataFrame(columns=["model", "simulations", "power", "method"])
+    lines = recommendation(Analysis(table, power, reveals, 200))
+    assert any("Declare the scenario's likelihood" in line for line in lines)
