@@ -376,7 +376,7 @@ def _list(args: argparse.Namespace) -> None:
         for s in scenario.settings:
             print(f"    {s.name:<{width}}{s.default!s:<{value}}{s.description}")
         if args.mutants:
-            from sbc.mutants import listing
+            from sbc.report.mutants_text import listing
 
             settings = resolve(scenario, _overrides(args.overrides, args))
             print("\n".join(listing(_plan(scenario, settings, args))))
@@ -420,9 +420,10 @@ def _plan(scenario: Scenario, settings: Mapping[str, object], args: argparse.Nam
 
 def _mutants(args: argparse.Namespace) -> None:
     from sbc.checks import check_scenario
-    from sbc.mutants import analyse, recommendation
+    from sbc.mutants import analyse
     from sbc.report.html import render
     from sbc.report.mutants_html import write_detection_report
+    from sbc.report.mutants_text import recommendation
     from sbc.runner import default_jobs, run
 
     sampling = _sampling(args)

@@ -7,8 +7,9 @@ import pytest
 import scenarios
 from sbc.backends import Sampling
 from sbc.cli import main
-from sbc.mutants import analyse, plan, recommendation, score_curve, scores
+from sbc.mutants import analyse, plan, score_curve, scores
 from sbc.report.mutants_html import write_detection_report
+from sbc.report.mutants_text import recommendation
 from sbc.runner import run
 
 CATALOGUE = pd.DataFrame(

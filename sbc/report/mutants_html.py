@@ -18,16 +18,10 @@ import numpy as np
 import pandas as pd
 
 from sbc.calibration import ALPHA
-from sbc.mutants import (
-    POWER,
-    PROJECTED_UP_TO,
-    Analysis,
-    recommendation,
-    score_curve,
-    scores,
-)
+from sbc.mutants import POWER, PROJECTED_UP_TO, Analysis, score_curve, scores
 from sbc.report import figures
 from sbc.report.html import CSS
+from sbc.report.mutants_text import recommendation
 
 STATUS_CLASS = {
     "flagged": "ok",
