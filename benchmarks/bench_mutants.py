@@ -124,7 +124,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("projection", "scenarios", "both"), default="both")
     parser.add_argument(
-        "--scenarios", default="heights,examples/eight_schools.py", help="comma-separated"
+        "--scenarios",
+        default="heights,examples/eight_schools.py,schools,benchmarks/scenarios/poisson_counts.py,"
+        "benchmarks/scenarios/logistic_groups.py",
+        help="comma-separated",
     )
     parser.add_argument("--simulations", "-n", type=int, default=200)
     parser.add_argument("--jobs", "-j", type=int, default=2)
