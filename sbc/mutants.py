@@ -99,8 +99,8 @@ def plan(
     bases : sequence of str, optional
         Correct models to mutate; default :func:`sbc.mutate.choice.choose_base`
         (``partial``, the only PyMC or Bambi model, or the one whose prior matches the
-        simulator best). The hand-written mutants run unless ``bases`` leaves out the
-        scenario's ``partial`` model.
+        simulator best). The hand-written mutants run with the chosen model, or with
+        ``bases`` that include :func:`sbc.mutate.default_base` (``partial``).
     operators : sequence of str, optional
         Mutation operators to apply (default: all).
     generated : bool
@@ -114,14 +114,16 @@ def plan(
     default = default_base(scenario)
     if bases:
         bases, reasons = list(bases), dict.fromkeys(bases, "chosen with --model")
-        hand = default in bases
+        hand_base = default if default in bases else None
     else:
         base, why = choose_base(scenario, settings)
-        bases, reasons, hand = ([base] if base else []), ({base: why} if base else {}), True
+        bases, reasons = ([base], {base: why}) if base else ([], {})
+        hand_base = base
     rows = [_row(b, "correct", b, "", "", scenario.model(b).description) for b in bases]
+    # hand-written mutants are variants of the scenario's correct model
     rows += [
-        _row(m, "hand-written", default or "", "", "", scenario.model(m).description)
-        for m in (scenario.mutants if hand else [])
+        _row(m, "hand-written", hand_base, "", "", scenario.model(m).description)
+        for m in (scenario.mutants if hand_base else [])
     ]
     skipped = {}
     for base in bases if generated else []:

@@ -302,7 +302,8 @@ def _index_shift(view: ModelView) -> list[Site]:
 
         lengths = {use.node.inputs[0].type.shape[use.axis] for use in uses}
         noop = "the indexed vector has length one" if lengths == {1} else None
-        text = f"{name} read one position further along its index (off-by-one group index)"
+        what = name if name_of(uses[0].node.inputs[0]) == name else f"the vector made from {name}"
+        text = f"{what} read one position further along its index (off-by-one group index)"
         touched = tuple(use.node.outputs[0] for use in uses)
         out.append(Site("index_shift", name, text, edit, touched, noop))
     return out
