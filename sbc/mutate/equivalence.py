@@ -17,8 +17,8 @@ and left out of the mutation score, when the graph shows that neither changes:
 
 Which stored variables the estimands read is found by a probe: the estimand function is
 called on prior draws of every stored variable, then again with one variable's draws
-replaced by other prior draws (or with a relabelling applied); what changes the output
-is read.
+replaced by other prior draws or changed affinely (or with a relabelling applied); what
+changes the output is read.
 """
 
 from __future__ import annotations
@@ -86,9 +86,14 @@ class Probe:
         """Stored variables whose draws the estimands depend on (all, if the probe fails)."""
         if self._outputs(self.first) is None:
             return set(self.first)
-        return {
-            name for name in self.first if not self.same({**self.first, name: self.second[name]})
-        }
+        read = set()
+        for name in self.first:
+            # other prior draws, and an affine change (so a sign or a rounding cannot hide it)
+            for other in (self.second[name], self.first[name] * 1.5 + 0.5):
+                if not self.same({**self.first, name: other}):
+                    read.add(name)
+                    break
+        return read
 
 
 def observable(view: ModelView, reads: set[str]) -> set[Any]:
