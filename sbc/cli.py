@@ -11,7 +11,7 @@ from typing import NoReturn
 import pandas as pd
 
 import scenarios
-from sbc.backends import Sampling
+from sbc.backends import DEFAULTS, Sampling
 from sbc.calibration import ALPHA, estimand_table, model_table
 from sbc.report.html import write_report
 from sbc.scenario import Scenario, SettingError
@@ -82,15 +82,7 @@ def _parser() -> _Parser:
         help="change a scenario setting (repeatable)",
     )
     run.add_argument("--models", default=None, help="comma-separated models (default: all)")
-    run.add_argument("--chains", type=_count(1), default=Sampling.chains)
-    run.add_argument("--tune", type=_count(0), default=Sampling.tune)
-    run.add_argument("--draws", type=_count(1), default=Sampling.draws)
-    run.add_argument(
-        "--target-accept",
-        type=float,
-        default=Sampling.target_accept,
-        help="NUTS target acceptance rate, in (0, 1)",
-    )
+    _add_sampling(run)
     run.add_argument(
         "--thin",
         type=_thin,
@@ -138,10 +130,7 @@ def _parser() -> _Parser:
     fit.add_argument("--out", type=_folder, default=None, help="default: reports/SCENARIO-fit")
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     fit.add_argument("--models", default=None, help="comma-separated models (default: all)")
-    fit.add_argument("--chains", type=_count(1), default=4)
-    fit.add_argument("--tune", type=_count(0), default=Sampling.tune)
-    fit.add_argument("--draws", type=_count(1), default=Sampling.draws)
-    fit.add_argument("--target-accept", type=float, default=Sampling.target_accept)
+    _add_sampling(fit, chains=4)
     _add_data(fit)
     commands.add_parser("list", help="show scenarios, models and settings with defaults")
     show = commands.add_parser("summary", help="print the calibration summary of a run folder")
@@ -157,6 +146,22 @@ def _parser() -> _Parser:
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend(sweep)
     return parser
+
+
+def _add_sampling(command: argparse.ArgumentParser, chains: int | None = None) -> None:
+    """Sampler options; unset ones take each model's own setting, else the default."""
+    d = DEFAULTS
+    command.add_argument(
+        "--chains", type=_count(1), default=chains, help=f"default: {chains or d.chains}"
+    )
+    command.add_argument("--tune", type=_count(0), default=None, help=f"default: {d.tune}")
+    command.add_argument("--draws", type=_count(1), default=None, help=f"default: {d.draws}")
+    command.add_argument(
+        "--target-accept",
+        type=float,
+        default=None,
+        help=f"NUTS target acceptance rate, in (0, 1) (default: {d.target_accept})",
+    )
 
 
 def _add_data(command: argparse.ArgumentParser) -> None:
@@ -229,8 +234,10 @@ def _print_summary(results: pd.DataFrame) -> None:
         "worst",
         "coverage90",
         "rel_rmse",
-        "divergent_share",
         "error_share",
+        "healthy_share",
+        "divergent_share",
+        "seconds_per_100_ess",
     ]
     with pd.option_context(
         "display.width",
@@ -248,7 +255,7 @@ def _print_summary(results: pd.DataFrame) -> None:
 
 
 def _sampling(args: argparse.Namespace) -> Sampling:
-    if not 0 < args.target_accept < 1:
+    if args.target_accept is not None and not 0 < args.target_accept < 1:
         raise UsageError(f"--target-accept must lie in (0, 1), got {args.target_accept}")
     return Sampling(
         chains=args.chains, tune=args.tune, draws=args.draws, target_accept=args.target_accept

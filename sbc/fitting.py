@@ -19,14 +19,8 @@ import pandas as pd
 from sbc import seeding
 from sbc.backends import Fitter, Sampling
 from sbc.scenario import Model, Scenario, Simulation
-from sbc.stats.mcmc import rhat_and_ess_bulk
-from sbc.stats.posterior import (
-    QUANTILES,
-    diagnostics_summary,
-    distinct_quantities,
-    quantile_column,
-    summarize,
-)
+from sbc.stats.mcmc import diagnose
+from sbc.stats.posterior import QUANTILES, diagnostics_summary, quantile_column, summarize
 from sbc.stats.ranks import fractional_rank, rank_statistic, thin, thinning_factor
 
 COLUMNS: tuple[str, ...] = (
@@ -42,10 +36,16 @@ COLUMNS: tuple[str, ...] = (
     "post_mean",
     "post_sd",
     *(quantile_column(q) for q in QUANTILES),
+    "rhat",
+    "ess_bulk",
+    "ess_tail",
     "divergences",
     "n_draws",
     "max_rhat",
     "min_ess_bulk",
+    "min_ess_tail",
+    "grad_evals",
+    "tree_depth",
     "fit_seconds",
     "error",
     "warnings",
@@ -54,7 +54,11 @@ COLUMNS: tuple[str, ...] = (
 
 ``estimand`` names the quantity; ``kind`` says whether it is an ``estimand`` (a parameter
 of the generative process) or a ``test_quantity`` (a function of parameters and data, such
-as the log-likelihood, see :meth:`sbc.scenario.Scenario.quantities`).
+as the log-likelihood, see :meth:`sbc.scenario.Scenario.quantities`). ``rhat``, ``ess_bulk``
+and ``ess_tail`` diagnose that quantity's draws; the per-fit columns ``max_rhat``,
+``min_ess_bulk`` and ``min_ess_tail`` summarise them over the estimands (the fit's health),
+``grad_evals`` and ``tree_depth`` are the sampler's mean leapfrog steps and tree depth per
+kept draw (what a draw costs), ``fit_seconds`` the sampler's wall time.
 """
 
 TIMING_COLUMNS: tuple[str, ...] = ("fit_seconds",)
@@ -81,7 +85,7 @@ class Task:
     seed : int
         Run seed.
     sampling : Sampling
-        Sampler settings.
+        Sampler settings of the run (unset fields: each model's own, else the defaults).
     thin : int or None
         Fixed thinning factor, or ``None`` for one from the effective sample size.
     test_quantities : bool
@@ -193,14 +197,15 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
         try:
             fitter = compiled(prepared.scenario, prepared.settings, model, prepared.design)
             start = time.perf_counter()
-            posterior = fitter.fit(prepared.simulation.data, sampler_seed, task.sampling)
+            sampling = task.sampling.resolve(model.sampling)
+            posterior = fitter.fit(prepared.simulation.data, sampler_seed, sampling)
             seconds = time.perf_counter() - start
             derived = dict(model.estimands(posterior.draws, prepared.design))
             missing = [e for e in prepared.estimands if e not in derived]
             if missing:
                 raise KeyError(f"model {model.name} yields no draws for {', '.join(missing)}")
             derived |= prepared.test_quantities(derived)
-            stats = _statistics(derived, posterior.draws, prepared, task.thin, rng)
+            stats = _statistics(derived, prepared, task.thin, rng)
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
             return _frame(
@@ -216,6 +221,8 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
             **base,
             **stats,
             "divergences": posterior.divergences,
+            "grad_evals": posterior.grad_evals,
+            "tree_depth": posterior.tree_depth,
             "fit_seconds": seconds,
             "error": None,
             "warnings": _warning_text(caught),
@@ -225,22 +232,25 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
 
 def _statistics(
     derived: Mapping[str, np.ndarray],
-    draws: Mapping[str, np.ndarray],
     prepared: Prepared,
     fixed_thin: int | None,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     """Ranks, summaries and diagnostics of one fit.
 
-    ``derived`` holds ``(chain, draw)`` draws of every estimand and test quantity. The
-    thinning factor comes from the estimands' ESS and applies to every row alike; R-hat and
-    ESS diagnostics cover the estimands and the model's own variables.
+    ``derived`` holds ``(chain, draw)`` draws of every estimand and test quantity. Each
+    quantity gets its own R-hat and bulk and tail ESS; the thinning factor and the fit's
+    health (largest R-hat, smallest ESS) come from the estimands and apply to every row.
     """
     names = prepared.names
     stacked = np.stack([np.asarray(derived[n], dtype=float) for n in names])  # (k, chain, draw)
     k = len(prepared.estimands)
-    rhat, ess = rhat_and_ess_bulk(distinct_quantities(stacked[:k], draws))
-    factor = fixed_thin if fixed_thin is not None else thinning_factor(stacked[:k], ess[:k])
+    rhat, ess_bulk, ess_tail = diagnose(stacked)
+    factor = (
+        fixed_thin
+        if fixed_thin is not None
+        else thinning_factor(stacked[:k], ess_bulk[:k], ess_tail[:k])
+    )
     thinned = thin(stacked, factor)
     ranks = rank_statistic(np.array([prepared.truth[n] for n in names]), thinned, rng)
     max_rank = np.full(len(names), thinned.shape[-1])
@@ -251,8 +261,11 @@ def _statistics(
         "pit": fractional_rank(ranks, max_rank, rng),
         "thin": factor,
         **summarize(pooled),
+        "rhat": rhat,
+        "ess_bulk": ess_bulk,
+        "ess_tail": ess_tail,
         "n_draws": pooled.shape[-1],
-        **diagnostics_summary(rhat, ess),
+        **diagnostics_summary(rhat[:k], ess_bulk[:k], ess_tail[:k]),
     }
 
 
@@ -295,8 +308,14 @@ _DTYPES: dict[str, str] = {
             "pit",
             "post_mean",
             "post_sd",
+            "rhat",
+            "ess_bulk",
+            "ess_tail",
             "max_rhat",
             "min_ess_bulk",
+            "min_ess_tail",
+            "grad_evals",
+            "tree_depth",
             "fit_seconds",
             *(quantile_column(q) for q in QUANTILES),
         )

@@ -50,7 +50,9 @@ def fit_real(
     frames = []
     for name in models:
         model = scenario.model(name)
-        posterior = model.backend.compile(design, data).fit(data, seed, sampling)
+        posterior = model.backend.compile(design, data).fit(
+            data, seed, sampling.resolve(model.sampling)
+        )
         derived = model.estimands(posterior.draws, design)
         stacked = np.stack([np.asarray(derived[e], dtype=float) for e in names])
         quantities = np.concatenate([stacked, *(by_quantity(v) for v in posterior.draws.values())])

@@ -117,12 +117,18 @@ def run(
         "models": list(models),
         "seed": seed,
         "sampling": asdict(sampling),
+        "model_sampling": {m: asdict(sampling.resolve(scenario.model(m).sampling)) for m in models},
         "thin": thin if thin is not None else "ess",
         "test_quantities": test_quantities,
     }
     store.open(
         identity,
-        {"simulations": simulations, "versions": versions(), "fit_timeout": fit_timeout},
+        {
+            "simulations": simulations,
+            "versions": versions(),
+            "fit_timeout": fit_timeout,
+            "model_notes": {m: n for m in models if (n := scenario.model(m).note)},
+        },
     )
     done = store.finished()
     tasks = [

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sbc.backends import Backend
+from sbc.backends import FIELDS, Backend
 
 Draws = Mapping[str, np.ndarray]
 """Posterior draws by variable name, each of shape ``(chain, draw, *shape)``."""
@@ -130,6 +130,14 @@ class Model:
     mutant : bool
         A deliberately wrong variant (a planted bug) that SBC should flag; left out of
         runs unless named explicitly (``--models``) or run by ``sbc mutants``.
+    sampling : mapping, optional
+        This model's own sampler settings (``chains``, ``tune``, ``draws``,
+        ``target_accept``), used where the run does not set them (see
+        :meth:`sbc.backends.Sampling.resolve`): for a geometry that needs smaller steps or
+        longer chains. Give the measurements that chose them where they are set.
+    note : str
+        A caveat the report shows beside the model's verdict (e.g. a model kept to show
+        what a parameterisation costs, whose unhealthy fits are expected).
     """
 
     name: str
@@ -137,6 +145,16 @@ class Model:
     backend: Backend
     estimands: EstimandFunction
     mutant: bool = False
+    sampling: Mapping[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.sampling) - set(FIELDS)
+        if unknown:
+            raise ValueError(
+                f"model {self.name}: unknown sampler setting {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(FIELDS)})"
+            )
 
 
 def mutant_models(

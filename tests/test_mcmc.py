@@ -64,3 +64,12 @@ def test_ranks_equal_scipy_rankdata(shape):
     """Batched ranks with averaged ties equal scipy.stats.rankdata row by row."""
     x = np.round(np.random.default_rng(0).normal(size=shape) * 3)
     np.testing.assert_array_equal(mcmc._ranks(x), stats.rankdata(x, axis=-1))
+
+
+def test_diagnose_returns_rhat_bulk_and_tail_ess_together():
+    """One call gives the same R-hat, bulk and tail ESS as the three separate estimators."""
+    x = _ar1(np.random.default_rng(4), (3, 2, 200), 0.6)
+    rhat, bulk, tail = mcmc.diagnose(x)
+    np.testing.assert_array_equal(rhat, mcmc.rhat_rank(x))
+    np.testing.assert_array_equal(bulk, mcmc.ess_bulk(x))
+    np.testing.assert_array_equal(tail, mcmc.ess_tail(x))

@@ -84,6 +84,7 @@ class NutpieFitter:
         """Swap ``data`` into the compiled model and sample it with nutpie."""
         import nutpie
 
+        sampling = sampling.resolve()
         if self.derive is not None:
             data = {**data, **self.derive(self.design, data)}
         updates = {shared: np.asarray(data[key]) for key, shared in self.containers.items()}
@@ -124,7 +125,8 @@ def arrow_posterior(
     Returns
     -------
     Posterior
-        Draws of shape ``(chain, draw, *shape)`` and post-warm-up divergences.
+        Draws of shape ``(chain, draw, *shape)``, post-warm-up divergences, and the mean
+        leapfrog steps and tree depth of the kept draws.
     """
     import pyarrow as pa
 
@@ -149,11 +151,22 @@ def arrow_posterior(
                 for batch, keep in zip(draw_batches, kept, strict=True)
             ]
         )
-    divergences = sum(
-        int(column(stats, "diverging").to_numpy(zero_copy_only=False)[keep].sum())
-        for stats, keep in zip(stat_batches, kept, strict=True)
+
+    def kept_stat(name: str) -> np.ndarray:
+        return np.concatenate(
+            [
+                column(stats, name).to_numpy(zero_copy_only=False)[keep]
+                for stats, keep in zip(stat_batches, kept, strict=True)
+            ]
+        )
+
+    steps, depth = kept_stat("n_steps"), kept_stat("depth")
+    return Posterior(
+        draws=draws,
+        divergences=int(kept_stat("diverging").sum()),
+        grad_evals=float(steps.mean()) if steps.size else float("nan"),
+        tree_depth=float(depth.mean()) if depth.size else float("nan"),
     )
-    return Posterior(draws=draws, divergences=divergences)
 
 
 def _stored_variables(model: Any, skip_dims: tuple[str, ...] = ()) -> list[str]:

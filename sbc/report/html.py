@@ -18,6 +18,7 @@ import pandas as pd
 
 from sbc.calibration import (
     ALPHA,
+    ESS_MIN,
     RHAT_MAX,
     estimand_groups,
     estimand_table,
@@ -38,6 +39,7 @@ th { background: #f5f5f5; } td.l, th.l { text-align: left; }
 .ok { background: #e3f4e1; color: #145214; font-weight: 600; }
 .bad { background: #fbe3e1; color: #8a1c12; font-weight: 600; }
 .warn { color: #8a5a00; }
+td.note { color: #555; font-size: 0.82rem; font-style: italic; }
 figure { margin: 0.6rem 0 1.4rem; overflow-x: auto; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.85rem; }
@@ -82,24 +84,50 @@ def _share(value: float, warn_above: float = 0.1) -> str:
     return f'<td class="warn">{text}</td>' if value > warn_above else f"<td>{text}</td>"
 
 
-def _verdict_table(models: pd.DataFrame) -> str:
+HEALTHY_MIN = 0.95
+"""Share of healthy fits below which the report marks a model's health."""
+
+DIVERGENT_MAX = 0.02
+"""Share of fits with a divergence above which the report marks it."""
+
+
+def _sampler(settings: dict[str, Any] | None) -> str:
+    if not settings:
+        return "&ndash;"
+    return (
+        f"{settings['chains']}&times;{settings['draws']} (+{settings['tune']}), "
+        f"{settings['target_accept']:g}"
+    )
+
+
+def _verdict_table(models: pd.DataFrame, record: dict[str, Any]) -> str:
+    sampling = record["identity"].get("model_sampling", {})
+    notes = record.get("model_notes", {})
     head = (
         "<tr><th class=l>model</th><th>calibrated</th><th class=l>worst estimands "
         "(Holm-adjusted p)</th><th>coverage 90%<br>mean / min</th><th>RMSE / prior sd</th>"
-        "<th>90% width / prior sd</th><th>fits</th><th>errors</th><th>divergent</th>"
-        f"<th>R-hat &gt; {RHAT_MAX}</th><th>low ESS</th><th>s / fit</th></tr>"
+        "<th>90% width / prior sd</th><th>fits</th><th>errors</th><th>healthy</th>"
+        f"<th>divergent</th><th>R-hat &gt; {RHAT_MAX}</th><th>ESS &lt; {ESS_MIN:.0f}</th>"
+        "<th>s / fit</th><th>s / 100 ESS</th><th>gradients / draw</th>"
+        "<th class=l>sampler: chains&times;draws (+warm-up), target accept</th></tr>"
     )
     rows = []
     for m in models.itertuples():
         verdict = '<td class="ok">yes</td>' if m.calibrated else '<td class="bad">no</td>'
+        note = notes.get(m.model)
         rows.append(
             f"<tr><td class=l><b>{escape(m.model)}</b></td>{verdict}"
             f"<td class=l>{escape(m.worst) or '&ndash;'}</td>"
             f"<td>{_fmt(m.coverage90, 2)} / {_fmt(m.coverage90_min, 2)}</td>"
             f"<td>{_fmt(m.rel_rmse, 2)}</td><td>{_fmt(m.rel_width90, 2)}</td><td>{m.fits}</td>"
-            f"{_share(m.error_share, 0)}{_share(m.divergent_share)}{_share(m.rhat_share)}"
-            f"{_share(m.low_ess_share)}<td>{_fmt(m.median_fit_seconds, 2)}</td></tr>"
+            f"{_share(m.error_share, 0)}{_share(1 - m.healthy_share, 1 - HEALTHY_MIN)}"
+            f"{_share(m.divergent_share, DIVERGENT_MAX)}{_share(m.rhat_share, 1 - HEALTHY_MIN)}"
+            f"{_share(m.low_ess_share, 1 - HEALTHY_MIN)}<td>{_fmt(m.median_fit_seconds, 2)}</td>"
+            f"<td>{_fmt(m.seconds_per_100_ess, 2)}</td><td>{_fmt(m.grad_evals, 3)}</td>"
+            f"<td class=l>{_sampler(sampling.get(m.model))}</td></tr>"
         )
+        if note:
+            rows.append(f'<tr><td></td><td colspan=15 class="l note">{escape(note)}</td></tr>')
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -140,9 +168,8 @@ def _run_info(record: dict[str, Any], results: pd.DataFrame) -> str:
 def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
     """HTML text of the report for a results table and its ``run.json`` record."""
     scenario = record["identity"]["scenario"]
-    chains = record["identity"]["sampling"].get("chains", 4)
     estimands = estimand_table(results)
-    models = model_table(results, estimands, ess_min=100.0 * chains)
+    models = model_table(results, estimands)
     names = list(models["model"])
     sections = []
     kinds = (
@@ -177,9 +204,14 @@ quantities at family-wise level {ALPHA}. Test quantities (the log-likelihood of 
 simulated data, per group too, and other functions of parameters and data) catch errors
 that leave every parameter's ranks uniform (Modrák et al. 2023). RMSE and interval width
 are divided by the prior sd of each quantity and averaged (1 = no better than the prior).
-Health columns give the share of fits affected (low ESS: bulk ESS below
-{100 * chains:.0f}).</p>
-{_verdict_table(models)}
+Health columns give the share of fits affected: a fit is <b>healthy</b> when it has no
+divergent transition and every estimand has rank-normalised R-hat &le; {RHAT_MAX} and bulk
+and tail ESS &ge; {ESS_MIN:.0f} (Vehtari et al. 2021); shares are marked when fewer than
+{100 * HEALTHY_MIN:.0f}% of fits are healthy or more than {100 * DIVERGENT_MAX:.0f}% diverge.
+Cost: the sampler's seconds per fit, its seconds per 100 effective draws of the fit's worst
+estimand (what a usable posterior costs), and gradient evaluations per draw (why: a model
+that needs long trajectories is slow whatever the machine).</p>
+{_verdict_table(models, record)}
 <details><summary>Every estimand</summary>
 <p>p_ecdf: simultaneous ECDF test; p_pot: arviz-stats pot_c test; p_chi2: rank histogram;
 p_holm: p_pot adjusted over the model's quantities (the verdict).

@@ -91,6 +91,25 @@ def rhat_and_ess_bulk(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rhat, ess
 
 
+def diagnose(x: np.ndarray, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-normalised R-hat, bulk ESS and tail ESS of every quantity, in one pass.
+
+    Parameters
+    ----------
+    x : ndarray of shape (k, chain, draw)
+        Draws of ``k`` quantities.
+    prob : float
+        Central probability whose two quantiles define the tail ESS.
+
+    Returns
+    -------
+    rhat, ess_bulk, ess_tail : ndarray of shape (k,)
+        As :func:`rhat_rank`, :func:`ess_bulk` and :func:`ess_tail`.
+    """
+    rhat, bulk = rhat_and_ess_bulk(x)
+    return rhat, bulk, ess_tail(x, prob)
+
+
 def rhat_rank(x: np.ndarray) -> np.ndarray:
     """Rank-normalised split R-hat: the larger of the bulk and folded (tail) values.
 
