@@ -11,7 +11,7 @@ from typing import NoReturn
 import pandas as pd
 
 import scenarios
-from sbc.backends import DEFAULTS, Sampling
+from sbc.backends import ADAPTATIONS, DEFAULTS, Sampling
 from sbc.calibration import ALPHA, estimand_table, model_table
 from sbc.report.html import write_report
 from sbc.scenario import Scenario, SettingError
@@ -162,6 +162,12 @@ def _add_sampling(command: argparse.ArgumentParser, chains: int | None = None) -
         default=None,
         help=f"NUTS target acceptance rate, in (0, 1) (default: {d.target_accept})",
     )
+    command.add_argument(
+        "--adaptation",
+        choices=ADAPTATIONS,
+        default=None,
+        help=f"mass-matrix adaptation (default: {d.adaptation})",
+    )
 
 
 def _add_data(command: argparse.ArgumentParser) -> None:
@@ -258,7 +264,11 @@ def _sampling(args: argparse.Namespace) -> Sampling:
     if args.target_accept is not None and not 0 < args.target_accept < 1:
         raise UsageError(f"--target-accept must lie in (0, 1), got {args.target_accept}")
     return Sampling(
-        chains=args.chains, tune=args.tune, draws=args.draws, target_accept=args.target_accept
+        chains=args.chains,
+        tune=args.tune,
+        draws=args.draws,
+        target_accept=args.target_accept,
+        adaptation=args.adaptation,
     )
 
 

@@ -39,12 +39,18 @@ from typing import Any
 
 import pandas as pd
 
-from sbc.backends import Sampling
+from sbc.backends import ADAPTATIONS, Sampling
 from sbc.scenario import Scenario, SettingError
 
 TOP_KEYS = ("scenario", "models", "simulations", "seed", "thin", "test_quantities", "x")
 TABLES = ("settings", "sampling", "grid")
-SAMPLING_KEYS = {"chains": int, "tune": int, "draws": int, "target_accept": float}
+SAMPLING_KEYS = {
+    "chains": int,
+    "tune": int,
+    "draws": int,
+    "target_accept": float,
+    "adaptation": str,
+}
 METRICS: dict[str, str] = {
     "coverage90": "90% coverage (mean over estimands)",
     "rel_rmse": "RMSE / prior sd",
@@ -210,6 +216,9 @@ def _sampling(table: Mapping[str, Any], fail: Any) -> Sampling:
         if SAMPLING_KEYS[key] is int:
             if not _whole(value) or value < (0 if key == "tune" else 1):
                 raise fail(f"sampling.{key} must be a whole number, got {value!r}")
+        elif SAMPLING_KEYS[key] is str:
+            if value not in ADAPTATIONS:
+                raise fail(f"sampling.{key} must be one of {', '.join(ADAPTATIONS)}, got {value!r}")
         elif not _number(value) or not 0 < value < 1:
             raise fail(f"sampling.{key} must lie in (0, 1), got {value!r}")
         values[key] = value

@@ -71,6 +71,7 @@ from sbc.backends.nutpie import BambiModel, PyMCModel
 from sbc.scenario import Model, Scenario, Setting, Simulation, mutant_models, open_unit, positive
 from scenarios.school import (
     at_least_one,
+    beta_scores,
     check_gamma,
     draw_means,
     draw_scores,
@@ -81,6 +82,7 @@ from scenarios.school import (
     logit_beta_moments,
     logit_sd_gamma,
     pooled_concentration,
+    score_sums,
 )
 
 SETTINGS = (
@@ -196,7 +198,6 @@ def _build_partial(
     import pymc as pm
 
     with pm.Model(coords={"school": design.labels}) as model:
-        score = pm.Data("score", example["score"])
         pop_mean = pm.Beta("pop_mean", *design.pop_mean_beta)
         shape, rate = design.kappa_gamma
         kappa = pm.Gamma("kappa", alpha=shape, beta=rate)
@@ -209,10 +210,10 @@ def _build_partial(
         nu_spread = pm.HalfNormal("nu_spread", design.nu_spread_scale)
         z = pm.Normal("z", 0.0, 1.0, dims="school")
         nu_school = pm.Deterministic("nu_school", nu * pm.math.exp(nu_spread * z), dims="school")
-        mean, conc = school_mean[design.school], nu_school[design.school]
+        mean = school_mean
         if bug == "wrong_link":
             mean = pm.math.invlogit(mean)  # a mean already on (0, 1) sent through a link again
-        pm.Beta("obs", alpha=mean * conc, beta=(1 - mean) * conc, observed=score)
+        beta_scores("obs", mean, nu_school, design, example)
     return model
 
 
@@ -232,14 +233,12 @@ def _build_none(design: Design, example: Mapping[str, np.ndarray]) -> Any:
     import pymc as pm
 
     with pm.Model(coords={"school": design.labels}) as model:
-        score = pm.Data("score", example["score"])
         c = design.marginal_concentration
         m = design.pop_mean_mean
         school_mean = pm.Beta("school_mean", m * c, (1 - m) * c, dims="school")
         shape, rate = design.nu_gamma
         nu_school = pm.Gamma("nu_school", alpha=shape, beta=rate, dims="school")
-        mean, conc = school_mean[design.school], nu_school[design.school]
-        pm.Beta("obs", alpha=mean * conc, beta=(1 - mean) * conc, observed=score)
+        beta_scores("obs", school_mean, nu_school, design, example)
     return model
 
 
@@ -316,18 +315,18 @@ SCENARIO = Scenario(
         Model(
             "none",
             "independent school means and concentrations, fixed priors (PyMC)",
-            PyMCModel(_build_none, data=("score",)),
+            PyMCModel(_build_none, data=(), derive=score_sums),
             _none_estimands,
         ),
         Model(
             "partial",
             "school means from a learned Beta prior: the generative process (PyMC)",
-            PyMCModel(_build_partial, data=("score",)),
+            PyMCModel(_build_partial, data=(), derive=score_sums),
             _partial_estimands,
         ),
         *mutant_models(
             MUTANTS,
-            lambda bug: PyMCModel(partial(_build_partial, bug=bug), data=("score",)),
+            lambda bug: PyMCModel(partial(_build_partial, bug=bug), data=(), derive=score_sums),
             _partial_estimands,
         ),
         Model(

@@ -37,12 +37,16 @@ class Sampling:
         Number of chains, warm-up iterations and kept draws per chain.
     target_accept : float or None
         NUTS target acceptance rate.
+    adaptation : {"diag", "low_rank"} or None
+        Mass-matrix adaptation: nutpie's diagonal estimate, or its low-rank correction for
+        posteriors whose parameters are strongly correlated.
     """
 
     chains: int | None = None
     tune: int | None = None
     draws: int | None = None
     target_accept: float | None = None
+    adaptation: str | None = None
 
     def resolve(self, hints: Mapping[str, Any] | None = None) -> Sampling:
         """Every field set: this run's value, else the model's ``hints``, else the default."""
@@ -55,10 +59,13 @@ class Sampling:
         return Sampling(**values)
 
 
-FIELDS: tuple[str, ...] = ("chains", "tune", "draws", "target_accept")
+FIELDS: tuple[str, ...] = ("chains", "tune", "draws", "target_accept", "adaptation")
 """The sampler settings a run or a model can set."""
 
-DEFAULTS = Sampling(chains=2, tune=300, draws=1000, target_accept=0.95)
+ADAPTATIONS: tuple[str, ...] = ("diag", "low_rank")
+"""Mass-matrix adaptations a run or model can choose."""
+
+DEFAULTS = Sampling(chains=2, tune=300, draws=1000, target_accept=0.95, adaptation="diag")
 """Default sampler settings, chosen by measurement (``benchmarks/bench_health.py``).
 
 * 2 chains x 1000 kept draws: even a sampler with independent draws needs about 2000
@@ -71,6 +78,10 @@ DEFAULTS = Sampling(chains=2, tune=300, draws=1000, target_accept=0.95)
   default of 1000 spent half the sampler's time in warm-up.
 * target_accept 0.95: on the non-centred heights model 0.8 left divergences in 58% of fits,
   0.95 in 6.5% (1.6x the time); models whose geometry needs more say so themselves.
+* diagonal mass matrix: the low-rank correction pays off only for strongly correlated
+  posteriors (districts ``partial_bambi``: 34-39 gradient evaluations per draw with the
+  diagonal, 10-14 with low rank); on heights it added divergences. Models that need it
+  say so.
 """
 
 

@@ -96,6 +96,7 @@ class NutpieFitter:
             seed=seed,
             cores=1,
             target_accept=sampling.target_accept,
+            adaptation=sampling.adaptation,
             progress_bar=False,
             save_warmup=False,
             return_raw_trace=True,
@@ -233,6 +234,10 @@ class BambiModel:
         Bambi family name.
     link : str or None
         Link function; ``None`` uses the family's default.
+    noncentered : bool
+        Bambi's parameterisation of group-specific effects: non-centred (Bambi's default)
+        suits groups with little data or a group-sd prior that reaches zero; centred suits
+        informative groups whose group-sd prior stays away from zero.
     """
 
     formula: str
@@ -241,6 +246,7 @@ class BambiModel:
     priors: Callable[[Any], Mapping[str, tuple[str, Mapping[str, Any]]]]
     family: str = "gaussian"
     link: str | None = None
+    noncentered: bool = True
 
     def build(self, design: Any, example: Mapping[str, np.ndarray]) -> Any:
         """Return the built :class:`bambi.Model` for ``example``."""
@@ -249,7 +255,12 @@ class BambiModel:
         priors = {term: _prior(spec) for term, spec in self.priors(design).items()}
         kwargs = {"link": self.link} if self.link is not None else {}
         model = bmb.Model(
-            self.formula, self.frame(design, example), family=self.family, priors=priors, **kwargs
+            self.formula,
+            self.frame(design, example),
+            family=self.family,
+            priors=priors,
+            noncentered=self.noncentered,
+            **kwargs,
         )
         model.build()
         return model
