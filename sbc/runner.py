@@ -120,10 +120,13 @@ def run(
         "thin": thin if thin is not None else "ess",
         "test_quantities": test_quantities,
     }
-    store.open(
-        identity,
-        {"simulations": simulations, "versions": versions(), "fit_timeout": fit_timeout},
-    )
+    extra = {
+        "name": display(scenario),  # the declared name, for titles (identity holds the reference)
+        "simulations": simulations,
+        "versions": versions(),
+        "fit_timeout": fit_timeout,
+    }
+    store.open(identity, extra)
     done = store.finished()
     tasks = [
         Task(

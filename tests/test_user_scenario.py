@@ -13,7 +13,9 @@ from sbc.backends.nutpie import PyMCModel
 from sbc.checks import ScenarioCheckError, check_scenario
 from sbc.cli import main
 from sbc.fitting import TIMING_COLUMNS, Task, compiled, run_task
+from sbc.report.html import write_report
 from sbc.runner import run
+from sbc.store import RunStore
 
 SAMPLING = Sampling(chains=2, draws=100)
 EXAMPLE = Path(__file__).parents[1] / "examples" / "eight_schools.py"
@@ -77,6 +79,20 @@ def test_command_line_runs_a_scenario_file(tmp_path, monkeypatch):
     argv = ["run", str(path), "-n", "3", "-j", "1", "--draws", "20", "--models", "exact"]
     assert main([*argv, "--quiet"]) == 0
     assert len(pd.read_parquet(tmp_path / "reports" / "cli_case" / "results.parquet")) == 6
+
+
+def test_report_is_titled_with_the_declared_name_and_shows_the_reference(tmp_path):
+    """A scenario file's report and run.json carry its declared name; its path sits beneath."""
+    path = _write(tmp_path, "titled", COPY.format(name="my_titled"))
+    scenario = scenarios.get(str(path))
+    out = tmp_path / "out"
+    run(scenario, scenario.defaults, ["exact"], 3, out, sampling=SAMPLING)
+    assert RunStore(out).record()["name"] == "my_titled"
+    html = write_report(out).read_text()
+    assert "<title>SBC report: my_titled</title>" in html
+    assert '<h1>Simulation-based calibration: my_titled</h1>\n<p class="sub ref">' in html
+    assert f"scenario <code>{path.resolve()}</code>" in html
+    assert f"<title>SBC report: {path.resolve()}" not in html
 
 
 BROKEN = """

@@ -115,6 +115,7 @@ def render(spec: Spec, summary: pd.DataFrame) -> str:
 <style>{CSS}</style></head>
 <body>
 <h1>Simulation-based calibration sweep: {escape(name)}</h1>
+<p class="sub ref">scenario <code>{escape(spec.scenario.name)}</code></p>
 <p class="sub">grid: {escape(grid)}; other settings: {escape(fixed)};
 {spec.simulations} simulations per cell, seed {spec.seed}; written {stamp}</p>
 <h2>Models across the grid</h2>
