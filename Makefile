@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(tools/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# the distribution was called `sbc` before it became `sbc-testbed`: drop that install
+	$(PY) -m pip uninstall --quiet --yes sbc 2>/dev/null || true
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 

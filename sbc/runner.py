@@ -186,7 +186,7 @@ def _execute_dask(jobs: list[Job], scheduler: str | None) -> Iterator[pd.DataFra
         from distributed import Client
     except ImportError:
         raise SettingError(
-            "the dask backend needs the distributed package: pip install 'sbc[dask]'"
+            "the dask backend needs the distributed package: pip install 'sbc-testbed[dask]'"
         ) from None
     try:
         client = Client(scheduler, timeout="10s")
