@@ -108,9 +108,10 @@ def reference(scenario: Scenario) -> str:
     return scenario.name
 
 
-def is_portable(scenario: Scenario) -> bool:
-    """Whether another process can load the scenario by its reference (workers can)."""
-    return not scenario.name.startswith(_IN_PROCESS)
+def is_portable(scenario: Scenario | str) -> bool:
+    """Whether another process can load the scenario (or reference) by its reference."""
+    ref = scenario if isinstance(scenario, str) else scenario.name
+    return not ref.startswith(_IN_PROCESS)
 
 
 _DECLARED: dict[str, str] = {}

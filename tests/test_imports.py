@@ -90,7 +90,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_project_has_no_import_cycle():
     """No module imports, even inside a function, a module that imports it back."""
     graph = import_graph(ROOT)
-    assert "sbc.cli" in graph and "sbc.sweep" in graph
+    assert "sbc.cli" in graph and "sbc.testing.check" in graph
     cycle = find_cycle(graph)
     assert cycle is None, f"import cycle: {' -> '.join(reversed(cycle))}"
 
@@ -117,7 +117,7 @@ def test_the_check_finds_a_cycle_through_a_deferred_import(tmp_path):
     assert set(find_cycle(graph)) == {"pkg.cli", "pkg.sweep"}
 
 
-@pytest.mark.parametrize("first", ["sbc.sweep", "sbc.report.sweep_html", "sbc.cli"])
+@pytest.mark.parametrize("first", ["sbc.sweep", "sbc.report.sweep_html", "sbc.testing.plugin"])
 def test_modules_import_first_in_a_fresh_interpreter(first):
     """The modules that used to close a cycle import on their own, before any other."""
     done = subprocess.run([sys.executable, "-c", f"import {first}"], capture_output=True)
