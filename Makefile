@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint clean wheel-check
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(tools/find-python)" -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/bench_throughput.py
+
+# Build the wheel, install it without -e into a fresh venv, use it from outside the checkout.
+wheel-check: $(STAMP)
+	tools/check-wheel
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sbc scenarios tests benchmarks examples

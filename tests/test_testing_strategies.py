@@ -1,5 +1,9 @@
 """Hypothesis strategies of scenario settings, and a property checked over designs."""
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 from hypothesis import find, given
 from hypothesis import strategies as st
@@ -116,3 +120,27 @@ def test_the_exact_model_stays_calibrated_across_designs(settings):
         sampling=Sampling(chains=2, draws=100),
         alpha=bonferroni(0.01, EXAMPLES),
     )
+
+
+def test_pymc_imported_inside_an_example_does_not_warn():
+    """PyMC's recursion limit, set on its first import inside an example, raises no warning."""
+    code = textwrap.dedent(
+        """
+        import warnings
+
+        warnings.simplefilter("error")
+        from hypothesis import given
+        from sbc.testing import property_settings, scenario_settings
+
+
+        @property_settings(max_examples=1)
+        @given(settings=scenario_settings("conjugate", others="default"))
+        def first_import(settings):
+            import pymc.sampling.mcmc
+
+
+        first_import()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -1,6 +1,8 @@
 """User-defined scenarios: a file defining SCENARIO, or package.module:OBJECT."""
 
 import dataclasses
+import importlib.util
+import sys
 import textwrap
 from pathlib import Path
 
@@ -58,6 +60,23 @@ def test_module_object_reference_resolves(tmp_path):
     assert scenario.name == "scenarios.conjugate:SCENARIO"
     assert scenarios.display_name(scenario) == "conjugate"
     assert scenarios.get(scenario.name) is scenario
+
+
+def test_scenario_objects_resolve_to_a_reference_workers_can_load(tmp_path, monkeypatch):
+    """An object of a module off sys.path is found by its file; a module by its SCENARIO."""
+    path = _write(tmp_path, "offpath", COPY.format(name="offpath"))
+    spec = importlib.util.spec_from_file_location("offpath_module", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "offpath_module", module)
+    spec.loader.exec_module(module)
+    found = scenarios.resolve(module.SCENARIO)
+    assert found.name == str(path.resolve()) and scenarios.display_name(found) == "offpath"
+    assert scenarios.resolve(module.SCENARIO) is found and scenarios.is_portable(found)
+    assert scenarios.resolve(module) is found
+    conjugate = scenarios.get("conjugate")
+    assert scenarios.resolve(conjugate) is conjugate and scenarios.resolve("conjugate") is conjugate
+    with pytest.raises(scenarios.ScenarioError, match="int is not a scenario"):
+        scenarios.resolve(42)
 
 
 def test_two_files_declaring_one_name_do_not_share_compiled_models(tmp_path):

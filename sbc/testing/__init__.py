@@ -27,16 +27,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sbc.testing.check import CalibrationResult as CalibrationResult
     from sbc.testing.check import assert_calibrated as assert_calibrated
     from sbc.testing.check import assert_miscalibrated as assert_miscalibrated
     from sbc.testing.check import bonferroni as bonferroni
     from sbc.testing.check import check_calibration as check_calibration
+    from sbc.testing.result import CalibrationResult as CalibrationResult
     from sbc.testing.strategies import property_settings as property_settings
     from sbc.testing.strategies import scenario_settings as scenario_settings
 
 _EXPORTS = {
-    "CalibrationResult": "sbc.testing.check",
+    "CalibrationResult": "sbc.testing.result",
     "assert_calibrated": "sbc.testing.check",
     "assert_miscalibrated": "sbc.testing.check",
     "bonferroni": "sbc.testing.check",

@@ -20,6 +20,7 @@ reach the test.
 from __future__ import annotations
 
 import math
+import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -29,6 +30,11 @@ from hypothesis import strategies as st
 
 import scenarios
 from sbc.scenario import Scenario, Setting, SettingError
+
+# PyMC raises the recursion limit to 10000 when first imported (pymc.sampling.mcmc). If that
+# import happens inside a hypothesis example, hypothesis warns that it cannot restore the
+# limit; raised here, before any example runs, PyMC's change is a no-op.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
 
 Bound = tuple[float, float] | Iterable[Any] | st.SearchStrategy | int | float | str
 """A bound: ``(low, high)`` (closed range), a list of values, a strategy, or one value."""
