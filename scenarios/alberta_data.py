@@ -120,7 +120,7 @@ def tidy(raw: pd.DataFrame, source: str = "the table") -> pd.DataFrame:
                 frame[name] = float("nan")
                 continue
             cells = raw[columns[name]].replace({"n/a": None})
-            frame[name] = pd.to_numeric(cells, errors="coerce")
+            frame[name] = pd.to_numeric(cells, errors="coerce").astype("float64")
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 

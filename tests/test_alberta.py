@@ -60,18 +60,43 @@ def _check_known_counts(table):
     assert chosen.iloc[:2][columns].values.tolist() == FIRST_ROWS
 
 
-@needs_data
-def test_loader_reproduces_the_known_counts_and_first_rows(cache):
+@pytest.mark.parametrize("source", ["shipped extract", pytest.param("workbook", marks=needs_data)])
+def test_loader_reproduces_the_known_counts_and_first_rows(source, cache):
     """Mathematics 30-1, 2016: 318 schools with writers, 141 with 30+, in 56 authorities."""
-    _check_known_counts(load(XLSX))
-    assert list(cache.glob("alberta-v2-*.parquet"))  # the parsed workbook is cached
-
-
-def test_shipped_extract_holds_the_known_counts_without_any_download():
-    """The package's extract alone gives the same counts, rows and acceptable-standard shares."""
-    table = load()
+    table = load() if source == "shipped extract" else load(XLSX)
     _check_known_counts(table)
-    assert len(table) == 318 and set(table["year"]) == {2016}
+    if source == "workbook":
+        assert list(cache.glob("alberta-v2-*.parquet"))  # the parsed workbook is cached
+    else:
+        assert len(table) == 318 and set(table["year"]) == {2016}
+
+
+def test_an_official_layout_workbook_is_read_and_cached(cache, tmp_path):
+    """A workbook in the official layout (made from the extract) loads to the same schools."""
+    extract = load()
+    sheet = pd.DataFrame(
+        {
+            "Diploma Course": extract["course"],
+            "Authority Type": extract["authority_type"],
+            "Authority Code": extract["authority_code"].str.lstrip("0"),
+            "Authority Name": extract["authority_name"],
+            "School Code": extract["school_code"],
+            "School Name": extract["school_name"],
+            "2016 Sch Students Writing": extract["writers"].astype("Int64").astype(str),
+            "2016 Sch Exam Mark % Acc": extract["acceptable_pct"].map("{:.1f}".format),
+            "2016 Sch Exam Average %": extract["exam_mean"].map("{:.1f}".format),
+            "2016 Sch Exam Standard Deviation %": extract["exam_sd"].map("{:.1f}".format),
+        }
+    ).replace({"<NA>": "n/a", "nan": "n/a"})
+    footnote = pd.DataFrame({"Diploma Course": ["1. Results are suppressed below six writers."]})
+    path = tmp_path / "official.xlsx"
+    pd.concat([sheet, footnote], ignore_index=True).to_excel(path, index=False)
+    read = load(path)
+    assert len(list(cache.glob("alberta-v2-*.parquet"))) >= 1
+    pd.testing.assert_frame_equal(read, load(path))  # the second read comes from the cache
+    pd.testing.assert_frame_equal(
+        select(read, "Mathematics 30-1", 2016, 30), select(extract, "Mathematics 30-1", 2016, 30)
+    )
 
 
 @needs_data
