@@ -2,6 +2,8 @@
 
 import dataclasses
 import shlex
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -149,6 +151,18 @@ def test_a_users_scenario_object_runs_in_workers_and_keeps_its_name():
     base = check_calibration("conjugate", "exact", simulations=10, sampling=FAST)
     pd.testing.assert_frame_equal(_comparable(result.results), _comparable(base.results))
     assert check_calibration(scenarios.conjugate, "exact", simulations=2).reference == "conjugate"
+
+
+def test_the_rerun_command_of_a_test_modules_scenario_works_elsewhere(tmp_path):
+    """The command names what the sbc command needs to import the object (PYTHONPATH)."""
+    result = check_calibration(MINE, "exact", simulations=4, seed=2, sampling=FAST)
+    command = result.command()
+    assert command.startswith(f"PYTHONPATH={Path(__file__).parent} sbc run ")
+    shell = command.replace(" sbc run ", f" {sys.executable} -m sbc.cli run ", 1)
+    done = subprocess.run(f"{shell} -j 1 --quiet --out out", shell=True, cwd=tmp_path)
+    assert done.returncode == 0
+    again = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    pd.testing.assert_frame_equal(_comparable(again), _comparable(result.results))
 
 
 def test_a_scenario_built_in_a_function_runs_in_this_process_only():

@@ -105,9 +105,9 @@ def check_calibration(
     resolved, name = _with_model(scenarios.resolve(scenario), model)
     if jobs > 1 and not scenarios.is_portable(resolved):
         raise SettingError(
-            f"scenario {scenarios.display_name(resolved)} is an object no module defines at "
-            "top level, so worker processes cannot load it: define it at module level, or "
-            "use jobs=1"
+            f"scenario {scenarios.display_name(resolved)} is an object that no importable "
+            "module or file defines at top level (a script's own objects do not count), so "
+            "worker processes cannot load it: define it at module level, or use jobs=1"
         )
     values = scenarios.resolve_settings(resolved, dict(settings or {}))
     check_scenario(resolved, values, [name])

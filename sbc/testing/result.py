@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import site
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +132,9 @@ class CalibrationResult:
             parts += ["--thin", str(self.thin)]
         if not self.test_quantities:
             parts.append("--no-test-quantities")
-        return " ".join(parts)
+        root = _import_root(self.reference)
+        prefix = f"PYTHONPATH={_quote(str(root))} " if root is not None else ""
+        return prefix + " ".join(parts)
 
     def describe(self, rows: int = 10) -> str:
         """Several lines on the check, for a person to act on.
@@ -172,6 +176,23 @@ class CalibrationResult:
 def percent(share: float) -> str:
     """A share as a percentage with one decimal (``n/a`` for NaN)."""
     return "n/a" if share != share else f"{100 * share:.1f}%"
+
+
+def _import_root(reference: str) -> Path | None:
+    """The folder ``sbc run`` needs on ``PYTHONPATH`` to import a ``module:OBJECT`` reference.
+
+    ``None`` for files, registered names and modules of installed packages.
+    """
+    module_name, sep, _ = reference.rpartition(":")
+    module = sys.modules.get(module_name) if sep else None
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str):
+        return None
+    path = Path(file).resolve()
+    depth = module_name.count(".") + (path.name == "__init__.py")
+    root = path.parents[depth]
+    installed = {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    return None if root in installed else root
 
 
 def _quote(text: str) -> str:
