@@ -66,3 +66,8 @@ def test_failed_assertions_are_listed_with_their_reports_and_indexed(pytester, t
     assert index.count('">report</a>') == 2 and 'href="test_inner.py_test_biased/' in index
     exact = reports / "test_inner.py_test_exact"
     assert exact.is_dir() and not any(exact.iterdir())  # a passing check leaves nothing
+
+
+def test_reports_go_to_pytests_base_temporary_folder_by_default(sbc_reports, tmp_path_factory):
+    """Without --sbc-reports, checks write under sbc/ in pytest's base temporary folder."""
+    assert sbc_reports == tmp_path_factory.getbasetemp() / "sbc" and sbc_reports.is_dir()
