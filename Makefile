@@ -4,11 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint clean wheel-check
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(tools/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# the distribution was called `sbc` before it became `sbc-testbed`: drop that install
+	$(PY) -m pip uninstall --quiet --yes sbc 2>/dev/null || true
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
@@ -24,6 +26,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/bench_throughput.py
+
+# Build the wheel, install it without -e into a fresh venv, use it from outside the checkout.
+wheel-check: $(STAMP)
+	tools/check-wheel
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sbc scenarios tests benchmarks examples

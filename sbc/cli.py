@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -272,15 +272,6 @@ def _sampling(args: argparse.Namespace) -> Sampling:
     )
 
 
-def resolve(scenario: Scenario, overrides: Mapping[str, object]) -> dict[str, int | float]:
-    """``scenario.resolve_settings``, with values too large for NumPy reported as bad input."""
-    try:
-        return scenario.resolve_settings(overrides)
-    except (TypeError, OverflowError) as exc:
-        name = scenarios.display_name(scenario)
-        raise SettingError(f"scenario {name}: a setting value is out of range ({exc})") from None
-
-
 def _models(scenario: Scenario, text: str | None) -> list[str]:
     if text is None:
         return scenario.default_models
@@ -301,7 +292,7 @@ def _run(args: argparse.Namespace) -> None:
     _check_backend(args)
     sampling = _sampling(args)
     scenario = scenarios.get(args.scenario)
-    settings = resolve(scenario, _overrides(args.overrides, args))
+    settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
     models = _models(scenario, args.models)
     check_scenario(scenario, settings, models)
     out = args.out if args.out is not None else Path("reports") / scenarios.display_name(scenario)
@@ -363,7 +354,7 @@ def _mutants(args: argparse.Namespace) -> None:
     scenario = scenarios.get(args.scenario)
     if not scenario.mutants:
         raise UsageError(f"scenario {scenarios.display_name(scenario)} ships no mutants")
-    settings = resolve(scenario, _overrides(args.overrides, args))
+    settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
     models = [scenario.model(CORRECT).name, *scenario.mutants]
     check_scenario(scenario, settings, models)
     out = args.out or Path("reports") / f"{scenarios.display_name(scenario)}-mutants"
@@ -391,7 +382,7 @@ def _fit(args: argparse.Namespace) -> None:
     scenario = scenarios.get(args.scenario)
     if scenario.real_data is None:
         raise UsageError(f"scenario {scenarios.display_name(scenario)} has no real data to fit")
-    settings = resolve(scenario, _overrides(args.overrides, args))
+    settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
     models = _models(scenario, args.models)
     table = fit_real(scenario, settings, models, _sampling(args))
     out = args.out or Path("reports") / f"{scenarios.display_name(scenario)}-fit"

@@ -78,5 +78,8 @@ def write_fit(
     design = scenario.design(settings)
     observed = scenario.observed(design) if scenario.observed is not None else None
     path = out / "fit.html"
-    path.write_text(render_fit(scenario.name, settings, table, observed), encoding="utf-8")
+    from scenarios import display_name
+
+    text = render_fit(display_name(scenario), settings, table, observed, reference=scenario.name)
+    path.write_text(text, encoding="utf-8")
     return path

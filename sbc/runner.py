@@ -121,15 +121,14 @@ def run(
         "thin": thin if thin is not None else "ess",
         "test_quantities": test_quantities,
     }
-    store.open(
-        identity,
-        {
-            "simulations": simulations,
-            "versions": versions(),
-            "fit_timeout": fit_timeout,
-            "model_notes": {m: n for m in models if (n := scenario.model(m).note)},
-        },
-    )
+    extra = {
+        "name": display(scenario),  # the declared name, for titles (identity holds the reference)
+        "simulations": simulations,
+        "versions": versions(),
+        "fit_timeout": fit_timeout,
+        "model_notes": {m: n for m in models if (n := scenario.model(m).note)},
+    }
+    store.open(identity, extra)
     done = store.finished()
     tasks = [
         Task(
@@ -189,7 +188,7 @@ def _execute_dask(jobs: list[Job], scheduler: str | None) -> Iterator[pd.DataFra
         from distributed import Client
     except ImportError:
         raise SettingError(
-            "the dask backend needs the distributed package: pip install 'sbc[dask]'"
+            "the dask backend needs the distributed package: pip install 'sbc-testbed[dask]'"
         ) from None
     try:
         client = Client(scheduler, timeout="10s")

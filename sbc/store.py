@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 PACKAGES: tuple[str, ...] = (
-    "sbc",
+    "sbc-testbed",
     "numpy",
     "pandas",
     "pymc",

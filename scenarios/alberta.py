@@ -8,8 +8,9 @@ average. As in the seed, the likelihood is for the school mean::
 
 The design is real: the schools of one course and year with at least ``min_students``
 writers (Mathematics 30-1, 2016, 30 writers: 141 schools in 56 authorities), their sizes and
-their authorities, read from the official xlsx passed with ``--set data=FILE``. SBC then
-simulates scores on exactly that structure.
+their authorities, read from the extract shipped with the package
+(``scenarios/data/alberta-mathematics-30-1-2016.csv``) or from an official xlsx of any
+edition passed with ``--data FILE``. SBC then simulates scores on exactly that structure.
 
 Generative process (``partial`` shares exactly these priors)::
 
@@ -49,10 +50,14 @@ import pandas as pd
 
 from sbc.backends.nutpie import PyMCModel
 from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
-from scenarios.alberta_data import DataError, load, select
+from scenarios.alberta_data import EXTRACT_COURSE, EXTRACT_YEAR, DataError, load, select
 
 SETTINGS = (
-    Setting("data", "", "path of diploma-multiyear-sch-list-annual.xlsx (required)"),
+    Setting(
+        "data",
+        "",
+        "official diploma results xlsx or extract CSV (default: the shipped Math 30-1 2016)",
+    ),
     Setting("course", "Mathematics 30-1", "diploma course"),
     Setting("year", 2016, "school year (its ending year)"),
     Setting(
@@ -102,12 +107,15 @@ def _schools(settings: Mapping[str, Any]) -> Any:
 
 def check_settings(settings: Mapping[str, Any]) -> str | None:
     """Refuse a missing or unreadable data file, or a selection with no school."""
-    if not settings["data"]:
-        return "scenario alberta needs its data file: --data FILE (the diploma results xlsx)"
     try:
         _schools(settings)
     except DataError as exc:
-        return str(exc)
+        if settings["data"]:
+            return str(exc)
+        return (
+            f"{exc}; the shipped extract holds {EXTRACT_COURSE} {EXTRACT_YEAR} only: "
+            "give the official diploma results xlsx with --data FILE"
+        )
     return None
 
 
@@ -240,7 +248,7 @@ def _model(kind: str, description: str, mutant: bool = False) -> Model:
 
 SCENARIO = Scenario(
     name="alberta",
-    description="Alberta diploma exam school means on the real design (needs --set data=FILE)",
+    description="Alberta diploma exam school means on the real design (Math 30-1, 2016 shipped)",
     settings=SETTINGS,
     design=design,
     simulate=simulate,

@@ -149,7 +149,8 @@ def _run_info(record: dict[str, Any], results: pd.DataFrame) -> str:
     identity = record["identity"]
     fits = results.drop_duplicates(["simulation", "model"])
     items = {
-        "scenario": identity["scenario"],
+        "scenario": scenario_name(record),
+        "reference": identity["scenario"],
         "settings": json.dumps(identity["settings"]),
         "models": ", ".join(identity["models"]),
         "seed": identity["seed"],
@@ -165,9 +166,16 @@ def _run_info(record: dict[str, Any], results: pd.DataFrame) -> str:
     return f"<dl>{rows}</dl>"
 
 
+def scenario_name(record: dict[str, Any]) -> str:
+    """The scenario's declared name in a ``run.json`` record (older runs: its reference)."""
+    name = record.get("name")
+    return name if isinstance(name, str) and name else str(record["identity"]["scenario"])
+
+
 def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
     """HTML text of the report for a results table and its ``run.json`` record."""
-    scenario = record["identity"]["scenario"]
+    scenario = scenario_name(record)
+    reference = str(record["identity"]["scenario"])
     estimands = estimand_table(results)
     models = model_table(results, estimands)
     names = list(models["model"])
@@ -195,6 +203,7 @@ def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
 <style>{CSS}</style></head>
 <body>
 <h1>Simulation-based calibration: {escape(scenario)}</h1>
+<p class="sub ref">scenario <code>{escape(reference)}</code></p>
 <p class="sub">{results["simulation"].nunique()} simulations, {len(names)} models,
 report written {stamp}</p>
 <h2>Verdict by model</h2>

@@ -1,7 +1,7 @@
 """The sweep report ``index.html``: model metrics against a swept setting, one file.
 
 Self-contained like the run report: inline CSS and SVG (matplotlib), no scripts. For each
-metric of :data:`sbc.sweep.METRICS` one panel plots every model against the x-axis
+metric of :data:`METRICS` one panel plots every model against the x-axis
 setting, one line per model and combination of the other grid keys; a table lists every
 cell and model with a link to the cell's own report.
 """
@@ -24,6 +24,14 @@ from sbc.report.html import CSS
 if TYPE_CHECKING:
     from sbc.sweep import Spec
 
+METRICS: dict[str, str] = {
+    "coverage90": "90% coverage (mean over estimands)",
+    "rel_rmse": "RMSE / prior sd",
+    "rel_width90": "90% width / prior sd",
+    "min_p_holm": "calibration p (min Holm-adjusted)",
+}
+"""Per-model columns of :func:`sbc.calibration.model_table` compared across cells."""
+
 STYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v")
 
@@ -32,9 +40,7 @@ def metric_figure(spec: Spec, summary: pd.DataFrame) -> str:
     """Inline SVG: one panel per metric, the metric against ``spec.x``, a line per series."""
     import matplotlib.pyplot as plt
 
-    from sbc.sweep import METRICS, other_keys
-
-    others = list(other_keys(spec))
+    others = spec.other_keys
     fig, axes = plt.subplots(1, len(METRICS), figsize=(3.4 * len(METRICS), 3.0), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     xs = np.asarray(spec.grid[spec.x], dtype=float)
@@ -109,6 +115,7 @@ def render(spec: Spec, summary: pd.DataFrame) -> str:
 <style>{CSS}</style></head>
 <body>
 <h1>Simulation-based calibration sweep: {escape(name)}</h1>
+<p class="sub ref">scenario <code>{escape(spec.scenario.name)}</code></p>
 <p class="sub">grid: {escape(grid)}; other settings: {escape(fixed)};
 {spec.simulations} simulations per cell, seed {spec.seed}; written {stamp}</p>
 <h2>Models across the grid</h2>
