@@ -334,6 +334,10 @@ SCENARIO = Scenario(
             "logit-normal school means, shared kappa (Bambi: score ~ 1 + (1|school))",
             _bambi("score ~ 1 + (1|school)", _partial_bambi_priors),
             _partial_bambi_estimands,
+            # Intercept and school effects are strongly correlated a posteriori: with the
+            # diagonal mass matrix 7.5% of 40 fits were healthy (median bulk ESS 323, 15.6
+            # gradient evaluations per draw), with the low-rank one 95% of 20 (ESS 882, 10.4).
+            sampling={"adaptation": "low_rank"},
         ),
     ),
     check_settings=check_settings,
