@@ -29,6 +29,9 @@ departure lies; ``p_ecdf`` is reported beside it."""
 RHAT_MAX = 1.01
 """A fit with a larger rank-normalised R-hat counts as unhealthy."""
 
+MODEL_TIMING_COLUMNS: tuple[str, ...] = ("median_fit_seconds", "seconds_per_100_ess")
+"""Columns of :func:`model_table` that measure wall time (they differ between equal runs)."""
+
 ESS_MIN = 400.0
 """A fit whose bulk or tail ESS (of some estimand) is smaller counts as unhealthy.
 
