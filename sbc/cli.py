@@ -12,8 +12,6 @@ import pandas as pd
 
 import scenarios
 from sbc.backends import ADAPTATIONS, DEFAULTS, Sampling
-from sbc.calibration import ALPHA, estimand_table, model_table
-from sbc.report.html import write_report
 from sbc.scenario import Scenario, SettingError
 from sbc.store import RunStore, StoreError
 
@@ -219,8 +217,11 @@ def _overrides(pairs: Sequence[str], args: argparse.Namespace | None = None) -> 
     return values
 
 
-def _print_summary(results: pd.DataFrame) -> None:
-    estimands = estimand_table(results)
+def _print_summary(results: pd.DataFrame, estimands: pd.DataFrame | None = None) -> None:
+    from sbc.calibration import ALPHA, estimand_table, model_table
+
+    if estimands is None:
+        estimands = estimand_table(results)
     models = model_table(results, estimands)
     columns = [
         "model",
@@ -296,6 +297,7 @@ def _run(args: argparse.Namespace) -> None:
     models = _models(scenario, args.models)
     check_scenario(scenario, settings, models)
     out = args.out if args.out is not None else Path("reports") / scenarios.display_name(scenario)
+    _import_in_background("sbc.calibration", "sbc.report.html")
     try:
         results = run(
             scenario,
@@ -322,11 +324,27 @@ def _run(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         raise SystemExit(130) from None
-    estimand_table(results).to_csv(out / "summary.csv", index=False)
-    report = write_report(out)
+    from sbc.calibration import estimand_table
+    from sbc.report.html import write_report
+
+    estimands = estimand_table(results)
+    estimands.to_csv(out / "summary.csv", index=False)
+    report = write_report(out, results, estimands)
     if not args.quiet:
-        _print_summary(results)
+        _print_summary(results, estimands)
         print(f"\nresults: {out / 'results.parquet'}\nreport:  {report}")
+
+
+def _import_in_background(*modules: str) -> None:
+    """Import what the end of a run needs while the workers fit (the main process waits)."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for module in modules:
+            importlib.import_module(module)
+
+    threading.Thread(target=load, daemon=True).start()
 
 
 def _list() -> None:
@@ -348,6 +366,7 @@ def _list() -> None:
 def _mutants(args: argparse.Namespace) -> None:
     from sbc.checks import check_scenario
     from sbc.mutants import CORRECT, detection_table
+    from sbc.report.html import write_report
     from sbc.report.mutants_html import write_detection_report
     from sbc.runner import default_jobs, run
 
@@ -394,6 +413,8 @@ def _summary(out: Path) -> None:
 
 
 def _report(out: Path) -> None:
+    from sbc.report.html import write_report
+
     print(write_report(out))
 
 

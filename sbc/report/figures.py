@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
 
 from sbc.report import svg
 
@@ -99,13 +94,24 @@ KINDS = {
 """Figure kinds of the report, in display order."""
 
 
-def to_svg(figure: svg.Row | Figure) -> str:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (for the sweep and fit pages)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_svg(figure: svg.Row | Any) -> str:
     """Inline SVG of a report figure: an :class:`sbc.report.svg.Row`, or a matplotlib figure.
 
     A matplotlib figure's rasterised artists are embedded as PNG, and the figure is closed.
     """
     if isinstance(figure, svg.Row):
         return figure.to_svg()
+    plt = pyplot()
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", dpi=110)
     plt.close(figure)

@@ -12,11 +12,10 @@ import json
 from html import escape
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sbc.report.figures import PANEL, to_svg
+from sbc.report.figures import PANEL, pyplot, to_svg
 from sbc.report.html import CSS
 
 
@@ -25,6 +24,7 @@ def _figure(table: pd.DataFrame, observed: pd.DataFrame) -> str:
     order = observed.sort_values("observed").reset_index(drop=True)
     x = np.arange(len(order))
     size = 4 + 40 * order["weight"] / order["weight"].max()
+    plt = pyplot()
     fig, axes = plt.subplots(
         1,
         len(models),

@@ -172,11 +172,18 @@ def scenario_name(record: dict[str, Any]) -> str:
     return name if isinstance(name, str) and name else str(record["identity"]["scenario"])
 
 
-def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
-    """HTML text of the report for a results table and its ``run.json`` record."""
+def render(
+    results: pd.DataFrame, record: dict[str, Any], estimands: pd.DataFrame | None = None
+) -> str:
+    """HTML text of the report for a results table and its ``run.json`` record.
+
+    ``estimands`` is the results' :func:`~sbc.calibration.estimand_table`, if already
+    computed.
+    """
     scenario = scenario_name(record)
     reference = str(record["identity"]["scenario"])
-    estimands = estimand_table(results)
+    if estimands is None:
+        estimands = estimand_table(results)
     models = model_table(results, estimands)
     names = list(models["model"])
     sections = []
@@ -235,13 +242,20 @@ sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / pri
 """
 
 
-def write_report(out: str | os.PathLike[str]) -> Path:
+def write_report(
+    out: str | os.PathLike[str],
+    results: pd.DataFrame | None = None,
+    estimands: pd.DataFrame | None = None,
+) -> Path:
     """Write ``out/report.html`` from the stored results of the run in ``out``.
 
     Parameters
     ----------
     out : path
         A run's output folder.
+    results, estimands : pandas.DataFrame, optional
+        The stored results and their :func:`~sbc.calibration.estimand_table`, when the
+        caller already holds them (the end of a run); read and computed otherwise.
 
     Returns
     -------
@@ -254,7 +268,7 @@ def write_report(out: str | os.PathLike[str]) -> Path:
         If the folder holds no readable results.
     """
     store = RunStore(out)
-    text = render(store.results(), store.record())
+    text = render(store.results() if results is None else results, store.record(), estimands)
     path = Path(out) / "report.html"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")

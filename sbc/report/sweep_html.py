@@ -38,7 +38,7 @@ MARKERS = ("o", "s", "^", "D", "v")
 
 def metric_figure(spec: Spec, summary: pd.DataFrame) -> str:
     """Inline SVG: one panel per metric, the metric against ``spec.x``, a line per series."""
-    import matplotlib.pyplot as plt
+    plt = figures.pyplot()
 
     others = spec.other_keys
     fig, axes = plt.subplots(1, len(METRICS), figsize=(3.4 * len(METRICS), 3.0), squeeze=False)
