@@ -93,7 +93,7 @@ def test_seed_streams_differ_by_simulation_and_model_only():
 
 
 def test_heights_partial_likelihood_is_the_hierarchy_with_its_normal_levels_integrated():
-    """heights partial's density of the data equals the multivariate normal of the hierarchy."""
+    """The heights partial model's data density equals the multivariate normal of the hierarchy."""
     from scipy import stats
 
     design = heights.design(heights.SCENARIO.resolve_settings({"n_groups": 3, "n_per_group": 5}))
