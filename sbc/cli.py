@@ -225,7 +225,7 @@ def _print_summary(results: pd.DataFrame) -> None:
     ]
     verdict = [
         "model",
-        "calibrated",
+        "verdict",
         "worst",
         "coverage90",
         "rel_rmse",

@@ -57,6 +57,12 @@ of the generative process) or a ``test_quantity`` (a function of parameters and 
 as the log-likelihood, see :meth:`sbc.scenario.Scenario.quantities`).
 """
 
+COMPILE_FAILED = "compile failed: "
+"""Prefix of the ``error`` of a fit whose model could not be compiled."""
+
+SIMULATION_FAILED = "simulation failed: "
+"""Prefix of the ``error`` of every fit of a simulation the simulator could not produce."""
+
 TIMING_COLUMNS: tuple[str, ...] = ("fit_seconds",)
 """Columns that measure wall time and so differ between otherwise identical runs."""
 
@@ -152,7 +158,9 @@ def run_task(task: Task) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per (model, estimand) with the columns in :data:`COLUMNS`. A model whose
-        compilation or fit raised gets rows with the error text and no statistics.
+        compilation or fit raised gets rows with the error text and no statistics; after a
+        model whose compile raised (``error`` starting with :data:`COMPILE_FAILED`) the
+        remaining models are not fitted.
     """
     from scenarios import get
 
@@ -171,8 +179,18 @@ def run_task(task: Task) -> pd.DataFrame:
     prepared = Prepared(
         scenario, settings, design, estimands, simulation, truth, task.test_quantities
     )
-    frames = [fit_model(prepared, scenario.model(name), task) for name in task.models]
+    frames = []
+    for name in task.models:
+        frames.append(fit_model(prepared, scenario.model(name), task))
+        if compile_failed(frames[-1]):
+            break  # the run stops on it (sbc.failfast): no use fitting the other models
     return pd.concat(frames, ignore_index=True)
+
+
+def compile_failed(frame: pd.DataFrame) -> bool:
+    """Whether the fit rows in ``frame`` hold a model that could not be compiled."""
+    errors = frame["error"].dropna()
+    return bool(errors.str.startswith(COMPILE_FAILED).any())
 
 
 def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
@@ -188,6 +206,7 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
         "true_value": [prepared.truth[n] for n in names],
     }
     start = time.perf_counter()
+    fitter = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -203,6 +222,8 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
             stats = _statistics(derived, posterior.draws, prepared, task.thin, rng)
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
+            if fitter is None:
+                text = COMPILE_FAILED + text
             return _frame(
                 {
                     **base,

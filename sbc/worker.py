@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sbc.checks import one_line
-from sbc.fitting import Task, _frame, compiled, run_task
+from sbc.fitting import SIMULATION_FAILED, Task, _frame, compile_failed, compiled, run_task
 
 
 class FitTimeout(Exception):
@@ -44,12 +44,14 @@ def work(job: Job) -> pd.DataFrame:
     try:
         if job.fit_timeout is None or threading.current_thread() is not threading.main_thread():
             return run_task(task)
-        return pd.concat(
-            [_timed(replace(task, models=(m,)), job.fit_timeout) for m in task.models],
-            ignore_index=True,
-        )
+        frames = []
+        for model in task.models:
+            frames.append(_timed(replace(task, models=(model,)), job.fit_timeout))
+            if compile_failed(frames[-1]):
+                break
+        return pd.concat(frames, ignore_index=True)
     except Exception as exc:
-        return _failed(task, task.models, f"simulation failed: {one_line(exc)}")
+        return _failed(task, task.models, f"{SIMULATION_FAILED}{one_line(exc)}")
 
 
 def _timed(task: Task, seconds: float) -> pd.DataFrame:

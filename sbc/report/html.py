@@ -38,6 +38,7 @@ th { background: #f5f5f5; } td.l, th.l { text-align: left; }
 .ok { background: #e3f4e1; color: #145214; font-weight: 600; }
 .bad { background: #fbe3e1; color: #8a1c12; font-weight: 600; }
 .warn { color: #8a5a00; }
+.fail { background: #ececec; color: #5a1a5a; font-weight: 600; max-width: 28rem; }
 figure { margin: 0.6rem 0 1.4rem; overflow-x: auto; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.85rem; }
@@ -92,6 +93,8 @@ def _verdict_table(models: pd.DataFrame) -> str:
     rows = []
     for m in models.itertuples():
         verdict = '<td class="ok">yes</td>' if m.calibrated else '<td class="bad">no</td>'
+        if m.verdict.startswith("failed"):  # too few fits to judge: a crash, not a verdict
+            verdict = f'<td class="fail l">{escape(m.verdict)}</td>'
         rows.append(
             f"<tr><td class=l><b>{escape(m.model)}</b></td>{verdict}"
             f"<td class=l>{escape(m.worst) or '&ndash;'}</td>"
@@ -173,7 +176,8 @@ report written {stamp}</p>
 <h2>Verdict by model</h2>
 <p>A model is <b>calibrated</b> when none of its estimands' or test quantities' ranks
 departs from uniform: arviz-stats' pot_c test, Holm-adjusted over all of the model's
-quantities at family-wise level {ALPHA}. Test quantities (the log-likelihood of the
+quantities at family-wise level {ALPHA}. A model more than half of whose fits raised is
+<b>failed</b> (with the first error), not judged. Test quantities (the log-likelihood of the
 simulated data, per group too, and other functions of parameters and data) catch errors
 that leave every parameter's ranks uniform (Modrák et al. 2023). RMSE and interval width
 are divided by the prior sd of each quantity and averaged (1 = no better than the prior).
