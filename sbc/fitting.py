@@ -158,9 +158,9 @@ def run_task(task: Task) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per (model, estimand) with the columns in :data:`COLUMNS`. A model whose
-        compilation or fit raised gets rows with the error text and no statistics; after a
-        model whose compile raised (``error`` starting with :data:`COMPILE_FAILED`) the
-        remaining models are not fitted.
+        compilation or fit raised gets rows with the error text and no statistics. Every
+        model is compiled first; if one cannot be, only its rows are returned (``error``
+        starting with :data:`COMPILE_FAILED`) and no model is fitted.
     """
     from scenarios import get
 
@@ -179,18 +179,27 @@ def run_task(task: Task) -> pd.DataFrame:
     prepared = Prepared(
         scenario, settings, design, estimands, simulation, truth, task.test_quantities
     )
-    frames = []
-    for name in task.models:
-        frames.append(fit_model(prepared, scenario.model(name), task))
-        if compile_failed(frames[-1]):
-            break  # the run stops on it (sbc.failfast): no use fitting the other models
+    broken = uncompilable(scenario, settings, design, task.models)
+    names = task.models if broken is None else (broken,)  # the run stops on a broken model
+    frames = [fit_model(prepared, scenario.model(name), task) for name in names]
     return pd.concat(frames, ignore_index=True)
 
 
-def compile_failed(frame: pd.DataFrame) -> bool:
-    """Whether the fit rows in ``frame`` hold a model that could not be compiled."""
-    errors = frame["error"].dropna()
-    return bool(errors.str.startswith(COMPILE_FAILED).any())
+def uncompilable(
+    scenario: Scenario, settings: Mapping[str, Any], design: Any, names: Sequence[str]
+) -> str | None:
+    """Compile every model named (once per process); the first that cannot be, or ``None``.
+
+    Compiling every model before fitting any lets a model that cannot be compiled stop the
+    run (:mod:`sbc.failfast`) without waiting for the other models' fits; fitting it then
+    compiles it again and records the error.
+    """
+    for name in names:
+        try:
+            compiled(scenario, settings, scenario.model(name), design)
+        except Exception:
+            return name
+    return None
 
 
 def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:

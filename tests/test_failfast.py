@@ -9,12 +9,14 @@ import pytest
 
 import scenarios
 from sbc import seeding
+from sbc.backends import Sampling
 from sbc.calibration import estimand_table, model_table
 from sbc.cli import main
 from sbc.failfast import FailureWatch, ModelFailure
-from sbc.fitting import COMPILE_FAILED, _frame
+from sbc.fitting import COMPILE_FAILED, Task, _frame
 from sbc.report.html import render
 from sbc.store import RunStore
+from sbc.worker import Job, work
 
 SCENARIO = '''
 import dataclasses
@@ -103,6 +105,17 @@ def test_compile_error_stops_the_run_at_once_in_one_line(capsys, scenario_file, 
     )
     assert "run stopped, 0 finished simulations kept in" in err
     assert seconds < 10 and not RunStore(out).finished()
+
+
+@pytest.mark.parametrize("timeout", [None, 60.0])
+def test_a_simulation_with_an_uncompilable_model_fits_no_model(scenario_file, timeout):
+    """Every model is compiled before any is fitted; a broken one comes back alone at once."""
+    scenario = scenarios.get(str(scenario_file))
+    task = Task(scenario.name, tuple(scenario.defaults.items()), ("exact", "broken"), 0, 0,
+                Sampling(draws=20))  # fmt: skip
+    rows = work(Job(task, timeout))
+    assert set(rows["model"]) == {"broken"}
+    assert rows["error"].str.startswith(COMPILE_FAILED + "TypeError: Cannot convert").all()
 
 
 def test_first_fits_all_raising_stop_the_run(capsys, scenario_file, tmp_path):
