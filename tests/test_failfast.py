@@ -75,6 +75,8 @@ SCENARIO = dataclasses.replace(
         Model("broken_later", "compile raises once SBC_TEST_BROKEN is set", Broken(True), theta),
         Model("crashy", "every fit raises", Crashy(), theta),
         Model("mostly", "fits raise when mean(y) > -0.5", ExactNormal(fail_when=-0.5), theta),
+        Model("partial", "the analytic posterior", ExactNormal(), theta),
+        Model("mutant_broken", "compile raises", Broken(), theta, mutant=True),
     ),
 )
 '''
@@ -169,6 +171,14 @@ def test_stop_kills_a_busy_worker_with_two_jobs(capsys, scenario_file, tmp_path)
     code, err, seconds = _run(capsys, scenario_file, tmp_path / "out", *args, "--set", bar)
     assert code == 2 and "model crashy: its first 5 fits all raised" in err, err
     assert seconds < 90
+
+
+def test_mutants_stop_too(scenario_file, tmp_path, capsys):
+    """`sbc mutants` with a mutant that cannot compile stops with exit 2, in one line."""
+    argv = ["mutants", str(scenario_file), "-n", "30", "-j", "1", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model mutant_broken: compiling it raised TypeError" in err
 
 
 def test_sweeps_stop_too(scenario_file, tmp_path, capsys):
