@@ -121,7 +121,9 @@ def _build_partial(design: Mapping[str, Any], example: Mapping[str, np.ndarray])
 
 
 def _partial_estimands(draws: Mapping[str, np.ndarray], design: Any) -> dict[str, np.ndarray]:
-    return _estimands_of(draws["mu"], draws["age_effect"], draws["hospital_sd"], draws["hospital_effect"])
+    return _estimands_of(
+        draws["mu"], draws["age_effect"], draws["hospital_sd"], draws["hospital_effect"]
+    )
 
 
 def _loglik(

@@ -5,25 +5,25 @@ a binomial response ``p(successes, trials)``, each component's common design mat
 the predictors centred when the component has an intercept and ``center_predictors`` is
 on), every ``offset()`` and, per group-specific term, its predictor and each row's group
 index. Bambi has no data containers of its own, so :func:`data_graph` makes each of those
-constants a ``pytensor.shared`` container of the same dtype (an integer response stays an
-integer, which discrete families need) and :func:`data_arrays` computes, for any frame,
-what Bambi itself would put there: a fresh :class:`bambi.Model` on that frame (design
-matrices only, about 3 ms; the PyMC graph is not built again) read the way Bambi's backend
-reads it.
+constants that the simulated data feed a ``pytensor.shared`` container of the same dtype
+(an integer response stays an integer, which discrete families need), and
+:func:`data_arrays` computes, for any frame, what Bambi itself would put there: a fresh,
+unbuilt :class:`bambi.Model` of that frame (design matrices only, about 4 ms of CPU; the
+PyMC graph is not built again) read the way Bambi's backend reads it.
 
-The rule is therefore: the frame is rebuilt from every simulated data set and everything
-Bambi derives from it is refilled for every fit, exactly as a model freshly built on that
-frame would hold it (stateful transforms such as ``scale(x)`` and Bambi's centring follow
-the new data). Columns built from the design alone are refilled with the same values, so
-they stay fixed by the design. What the compiled graph fixes is the number of rows, the
-group levels and the columns of every design matrix: a frame that changes them cannot be
-refilled and its fit raises.
+The rule: ``frame(design, data)`` is rebuilt from every simulated data set. A frame column
+the simulated data feed (:func:`varying_columns`) is refilled, and so is every array
+Bambi derives from it, exactly as a model freshly built on that frame would hold it
+(stateful transforms such as ``scale(x)`` and Bambi's centring follow the new data). Every
+other column is fixed by the design: its arrays stay constants of the compiled graph
+(cheaper to sample), and a fit whose frame changes one of them raises. The compiled graph
+also fixes the number of rows and the group levels.
 
-Supported: every univariate family whose likelihood reads the response only through its
-``observed`` value (and ``n`` for the binomial families): gaussian, t, beta, bernoulli,
-binomial, beta-binomial, poisson, negative binomial, gamma, exponential, Wald, Weibull,
-the zero-inflated and hurdle families ... with any of their links. Not supported (a one-line
-error when the model is built): categorical, ordinal and multivariate families, censored,
+Verified (``tests/test_bambi_families.py``): gaussian, t, beta, bernoulli, binomial,
+poisson, negative binomial and gamma, with default and other links. Other univariate
+families whose likelihood reads the response only through its observed value (and ``n``
+for the binomial families) take the same path, untested. Refused when the model is built
+(:class:`BambiDataError`): categorical, ordinal and multivariate families, censored,
 truncated, constrained or weighted responses, HSGP terms and Bambi's sparse group design
 (``SPARSE_DOT``).
 """

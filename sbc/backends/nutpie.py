@@ -2,8 +2,9 @@
 
 This is where a model is compiled. Every model here first becomes a :class:`Graph`: a
 PyMC model whose simulated data enter through named data containers (``pm.Data`` for PyMC
-models; a ``pytensor.shared`` response swapped in with ``pm.observe`` for Bambi models,
-whose own graph holds the data as a constant). :func:`compile_graph` compiles a graph with
+models; for Bambi models, whose own graph holds the data as constants, a
+``pytensor.shared`` container of the same dtype for every array the simulated data feed,
+see :mod:`sbc.backends.bambi_data`). :func:`compile_graph` compiles a graph with
 :func:`nutpie.compile_pymc_model`; each ``fit`` only swaps the data in with
 ``compiled.with_data`` and samples; nothing is recompiled.
 
@@ -243,9 +244,10 @@ class PyMCModel:
 class BambiModel:
     """A model written as a Bambi formula with explicit priors.
 
-    Every array Bambi derives from the frame (response, binomial trials, predictors,
-    offsets, group membership) becomes a data container, refilled for every fit from the
-    frame of that data set, with its own dtype (see :mod:`sbc.backends.bambi_data`).
+    Every array Bambi derives from the frame columns the simulated data feed (response,
+    binomial trials, predictors, offsets, group membership) becomes a data container of its
+    own dtype, refilled for every fit from the frame of that data set; arrays from columns
+    fixed by the design stay constants (see :mod:`sbc.backends.bambi_data`).
 
     Parameters
     ----------
@@ -316,7 +318,7 @@ class BambiModel:
         """The value of every data container of ``graph`` for ``data``, as Bambi computes it.
 
         A fresh, unbuilt Bambi model of this data set's frame computes the arrays (about
-        3 ms: design matrices only).
+        4 ms of CPU: design matrices only).
         """
         frame = self.frame(design, data)
         return graph.refill(self.bambi(frame), frame)
