@@ -1,7 +1,7 @@
 """SBC end to end for one hierarchical Bambi model per family class: count, binary, continuous.
 
 Each correct model must be found calibrated with no fit raising, and its planted bug
-flagged, at small simulation counts (larger runs: ``benchmarks/bench_families.py``).
+flagged, at small simulation counts (20; larger runs: ``benchmarks/bench_families.py``).
 """
 
 import textwrap
@@ -16,7 +16,7 @@ from sbc.cli import main
 from sbc.runner import run
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
-SAMPLER = ("--chains", "2", "--tune", "300", "--draws", "300")
+SAMPLER = ("--chains", "2", "--tune", "200", "--draws", "200")
 
 
 def _cli_verdicts(example: str, tmp_path: Path, n: int) -> pd.DataFrame:
@@ -33,14 +33,14 @@ def _cli_verdicts(example: str, tmp_path: Path, n: int) -> pd.DataFrame:
 
 def test_poisson_with_exposures_is_calibrated_and_a_forgotten_offset_flagged(tmp_path):
     """`events ~ 1 + offset(logexp) + (1|region)` passes; without the offset it is flagged."""
-    verdicts = _cli_verdicts("exposures", tmp_path, 30)
+    verdicts = _cli_verdicts("exposures", tmp_path, 20)
     assert verdicts.loc["partial_bambi", "verdict"] == "calibrated"
     assert verdicts.loc["mutant_no_offset", "verdict"] == "not calibrated"
 
 
 def test_bernoulli_with_an_offset_is_calibrated_and_a_forgotten_offset_flagged(tmp_path):
     """A hierarchical logistic model with a risk-score offset passes; without it, flagged."""
-    verdicts = _cli_verdicts("readmissions", tmp_path, 30)
+    verdicts = _cli_verdicts("readmissions", tmp_path, 20)
     assert verdicts.loc["partial_bambi", "verdict"] == "calibrated"
     assert verdicts.loc["mutant_no_offset", "verdict"] == "not calibrated"
 
@@ -116,8 +116,8 @@ def test_gamma_with_a_predictor_is_calibrated_and_a_shifted_group_flagged(tmp_pa
     path.write_text(textwrap.dedent(GAMMA))
     scenario = scenarios.get(str(path))
     models = ["partial_bambi", "mutant_shifted_group"]
-    sampling = Sampling(chains=2, tune=300, draws=300)
-    results = run(scenario, {}, models, 30, tmp_path / "out", sampling=sampling)
+    sampling = Sampling(chains=2, tune=200, draws=200)
+    results = run(scenario, {}, models, 20, tmp_path / "out", sampling=sampling)
     assert results["error"].isna().all(), results["error"].dropna().unique()
     verdicts = model_table(results).set_index("model")["verdict"]
     assert verdicts.to_dict() == {
