@@ -38,6 +38,30 @@ ESS_MIN = 400.0
 With :data:`RHAT_MAX`, the thresholds of Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021).
 """
 
+FAILED_SHARE = 0.5
+"""A model whose fits raised more often than this share is *failed*, not judged.
+
+Its ranks would come from the minority of data sets it could fit, which need not be
+representative, and "not calibrated" would blame the model's statistics for what is a
+crash."""
+
+
+def verdict(fits: pd.DataFrame, calibrated: bool) -> str:
+    """``calibrated``, ``not calibrated`` or ``failed: k of n fits raised <first error>``.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        One row per fit of one model (its ``simulation`` and ``error``).
+    calibrated : bool
+        The uniformity verdict of the fits that did not raise.
+    """
+    errors = fits[fits["error"].notna()].sort_values("simulation")
+    if len(fits) and len(errors) <= FAILED_SHARE * len(fits):
+        return "calibrated" if calibrated else "not calibrated"
+    first = " ".join(str(errors["error"].iloc[0]).split()) if len(errors) else "no fits"
+    return f"failed: {len(errors)} of {len(fits)} fits raised {first}"
+
 
 def interval_columns(level: float) -> tuple[str, str]:
     """Quantile columns bounding the central interval of ``level``, e.g. 0.9 -> q5, q95."""
@@ -105,7 +129,7 @@ def estimand_table(results: pd.DataFrame) -> pd.DataFrame:
         Holm-adjusted over the model's estimands); ``coverage50/80/90/95`` of central
         intervals; ``z_mean`` and ``z_sd`` of z-scores; posterior ``contraction``; ``bias``,
         ``rmse`` and mean 90% interval width ``width90`` of the posterior; ``prior_sd``, the
-        sd of the true values.
+        sd of the true values; ``verdict``, the model's (see :func:`verdict`).
     """
     rows = []
     grouped = results.groupby(["model", "estimand"], sort=False)
@@ -117,9 +141,17 @@ def estimand_table(results: pd.DataFrame) -> pd.DataFrame:
             )
     table = pd.DataFrame(rows)
     table["p_holm"] = np.nan
-    for _, index in table.groupby("model", sort=False).groups.items():
+    table["verdict"] = ""
+    for model, index in table.groupby("model", sort=False).groups.items():
         table.loc[index, "p_holm"] = holm(table.loc[index, VERDICT_TEST].to_numpy(float))
+        fits = results[results["model"] == model].drop_duplicates("simulation")
+        table.loc[index, "verdict"] = verdict(fits, _calibrated(table.loc[index, "p_holm"]))
     return table
+
+
+def _calibrated(p_holm: pd.Series) -> bool:
+    """No quantity's Holm-adjusted p-value below :data:`ALPHA` (and at least one tested)."""
+    return bool(p_holm.notna().any() and (p_holm >= ALPHA).all())
 
 
 def model_table(
@@ -139,10 +171,12 @@ def model_table(
     Returns
     -------
     pandas.DataFrame
-        One row per model: ``calibrated`` (no quantity's Holm-adjusted p-value, of the test
-        :data:`VERDICT_TEST`, below :data:`ALPHA`), ``worst`` (up to three estimands with
-        the smallest adjusted p),
-        ``min_p_holm``, ``coverage90`` (mean over estimands) and ``coverage90_min``,
+        One row per model: ``verdict`` (see :func:`verdict`: ``failed: ...`` when more
+        than :data:`FAILED_SHARE` of its fits raised, else ``calibrated`` or ``not
+        calibrated``), ``calibrated`` (not failed, and no quantity's Holm-adjusted p-value,
+        of the test :data:`VERDICT_TEST`, below :data:`ALPHA`), ``worst`` (up to three
+        estimands with the smallest adjusted p), ``min_p_holm``, ``coverage90`` (mean over
+        estimands) and ``coverage90_min``,
         ``rel_rmse`` and ``rel_width90`` (RMSE and 90% width over the prior sd, averaged over
         estimands: unit-free, 1 means no better than the prior; test quantities enter the
         verdict but not these accuracy columns), and sampler health per fit:
@@ -163,13 +197,15 @@ def model_table(
         ok = ok_fits(fits)
         worst = table.nsmallest(3, "p_holm")
         worst = worst[worst["p_holm"] < ALPHA]
-        tested = table["p_holm"].notna().any()
         params = table[table["kind"] == "estimand"]  # accuracy: parameters, not test quantities
         health = _health(ok, ok_fits(mine), ess_min)
+        calibrated = _calibrated(table["p_holm"])
+        state = verdict(fits, calibrated)
         rows.append(
             {
                 "model": model,
-                "calibrated": bool(tested and (table["p_holm"] >= ALPHA).all()),
+                "verdict": state,
+                "calibrated": calibrated and not state.startswith("failed"),
                 "worst": ", ".join(
                     f"{e} (p={p:.2g})"
                     for e, p in zip(worst["estimand"], worst["p_holm"], strict=True)

@@ -237,7 +237,7 @@ def _print_summary(results: pd.DataFrame, estimands: pd.DataFrame | None = None)
     ]
     verdict = [
         "model",
-        "calibrated",
+        "verdict",
         "worst",
         "coverage90",
         "rel_rmse",

@@ -61,6 +61,12 @@ and ``ess_tail`` diagnose that quantity's draws; the per-fit columns ``max_rhat`
 kept draw (what a draw costs), ``fit_seconds`` the sampler's wall time.
 """
 
+COMPILE_FAILED = "compile failed: "
+"""Prefix of the ``error`` of a fit whose model could not be compiled."""
+
+SIMULATION_FAILED = "simulation failed: "
+"""Prefix of the ``error`` of every fit of a simulation the simulator could not produce."""
+
 TIMING_COLUMNS: tuple[str, ...] = ("fit_seconds",)
 """Columns that measure wall time and so differ between otherwise identical runs."""
 
@@ -156,7 +162,9 @@ def run_task(task: Task) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per (model, estimand) with the columns in :data:`COLUMNS`. A model whose
-        compilation or fit raised gets rows with the error text and no statistics.
+        compilation or fit raised gets rows with the error text and no statistics. Every
+        model is compiled first; if one cannot be, only its rows are returned (``error``
+        starting with :data:`COMPILE_FAILED`) and no model is fitted.
     """
     from scenarios import get
 
@@ -175,8 +183,27 @@ def run_task(task: Task) -> pd.DataFrame:
     prepared = Prepared(
         scenario, settings, design, estimands, simulation, truth, task.test_quantities
     )
-    frames = [fit_model(prepared, scenario.model(name), task) for name in task.models]
+    broken = uncompilable(scenario, settings, design, task.models)
+    names = task.models if broken is None else (broken,)  # the run stops on a broken model
+    frames = [fit_model(prepared, scenario.model(name), task) for name in names]
     return pd.concat(frames, ignore_index=True)
+
+
+def uncompilable(
+    scenario: Scenario, settings: Mapping[str, Any], design: Any, names: Sequence[str]
+) -> str | None:
+    """Compile every model named (once per process); the first that cannot be, or ``None``.
+
+    Compiling every model before fitting any lets a model that cannot be compiled stop the
+    run (:mod:`sbc.failfast`) without waiting for the other models' fits; fitting it then
+    compiles it again and records the error.
+    """
+    for name in names:
+        try:
+            compiled(scenario, settings, scenario.model(name), design)
+        except Exception:
+            return name
+    return None
 
 
 def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
@@ -192,6 +219,7 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
         "true_value": [prepared.truth[n] for n in names],
     }
     start = time.perf_counter()
+    fitter = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -208,6 +236,8 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
             stats = _statistics(derived, prepared, task.thin, rng)
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
+            if fitter is None:
+                text = COMPILE_FAILED + text
             return _frame(
                 {
                     **base,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from sbc.backends import Sampling
 from sbc.checks import display, one_line
+from sbc.failfast import FIRST_FITS, FailureWatch, ModelFailure
 from sbc.fitting import Task
 from sbc.scenario import Scenario, SettingError
 from sbc.store import RunStore, versions
@@ -153,14 +155,46 @@ def run(
         unit="sim",
         desc=display(scenario),
     )
+    watch = FailureWatch(display(scenario), max(1, min(FIRST_FITS, len(tasks))))
+    results = _execute(tasks, jobs, fit_timeout, backend, scheduler)
     try:
-        for frame in _execute(tasks, jobs, fit_timeout, backend, scheduler):
+        for frame in results:
             store.write_part(frame)
             bar.update()
+            watch.check(frame)
+    except ModelFailure as failure:
+        raise _stopped(failure, store) from None
     finally:
+        _close(results)
         bar.close()
         store.add_wall_seconds(time.perf_counter() - start)
     return store.collect(simulations)
+
+
+def _stopped(failure: ModelFailure, store: RunStore) -> ModelFailure:
+    """The failure, its message ending with what is kept; parts it made useless removed.
+
+    The parts of the simulations where the failed model raised are removed, so that the
+    same command, once the model is fixed, computes them again; every other finished
+    simulation stays.
+    """
+    for simulation in failure.simulations:
+        store.part_file(simulation).unlink(missing_ok=True)
+    kept = len(store.finished())
+    return ModelFailure(
+        f"{failure}; run stopped, {kept} finished simulations kept in {store.out}",
+        failure.model,
+        failure.simulations,
+    )
+
+
+def _close(results: Iterator[pd.DataFrame]) -> None:
+    """Stop the workers still running (joblib aborts a closed generator's pool)."""
+    close = getattr(results, "close", None)
+    if close is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # joblib warns that unfinished tasks were cancelled
+            close()
 
 
 def _execute(

@@ -41,6 +41,7 @@ MODULES: dict[str, str] = {
     "schools": "scenarios.schools",
     "districts": "scenarios.districts",
     "alberta": "scenarios.alberta",
+    "diploma": "scenarios.diploma",
 }
 """Scenario name -> module that defines it."""
 

@@ -40,6 +40,7 @@ th { background: #f5f5f5; } td.l, th.l { text-align: left; }
 .bad { background: #fbe3e1; color: #8a1c12; font-weight: 600; }
 .warn { color: #8a5a00; }
 td.note { color: #555; font-size: 0.82rem; font-style: italic; }
+.fail { background: #ececec; color: #5a1a5a; font-weight: 600; max-width: 28rem; }
 figure { margin: 0.6rem 0 1.4rem; overflow-x: auto; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.85rem; }
@@ -79,9 +80,10 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return escape(str(value))
 
 
-def _share(value: float, warn_above: float = 0.1) -> str:
+def _share(value: float, warn_above: float = 0.1, warn_below: float = -1.0) -> str:
     text = "&ndash;" if value != value else f"{100 * value:.1f}%"
-    return f'<td class="warn">{text}</td>' if value > warn_above else f"<td>{text}</td>"
+    warn = value > warn_above or value < warn_below
+    return f'<td class="warn">{text}</td>' if warn else f"<td>{text}</td>"
 
 
 HEALTHY_MIN = 0.95
@@ -115,12 +117,14 @@ def _verdict_table(models: pd.DataFrame, record: dict[str, Any]) -> str:
     for m in models.itertuples():
         verdict = '<td class="ok">yes</td>' if m.calibrated else '<td class="bad">no</td>'
         note = notes.get(m.model)
+        if m.verdict.startswith("failed"):  # too few fits to judge: a crash, not a verdict
+            verdict = f'<td class="fail l">{escape(m.verdict)}</td>'
         rows.append(
             f"<tr><td class=l><b>{escape(m.model)}</b></td>{verdict}"
             f"<td class=l>{escape(m.worst) or '&ndash;'}</td>"
             f"<td>{_fmt(m.coverage90, 2)} / {_fmt(m.coverage90_min, 2)}</td>"
             f"<td>{_fmt(m.rel_rmse, 2)}</td><td>{_fmt(m.rel_width90, 2)}</td><td>{m.fits}</td>"
-            f"{_share(m.error_share, 0)}{_share(1 - m.healthy_share, 1 - HEALTHY_MIN)}"
+            f"{_share(m.error_share, 0)}{_share(m.healthy_share, warn_below=HEALTHY_MIN)}"
             f"{_share(m.divergent_share, DIVERGENT_MAX)}{_share(m.rhat_share, 1 - HEALTHY_MIN)}"
             f"{_share(m.low_ess_share, 1 - HEALTHY_MIN)}<td>{_fmt(m.median_fit_seconds, 2)}</td>"
             f"<td>{_fmt(m.seconds_per_100_ess, 2)}</td><td>{_fmt(m.grad_evals, 3)}</td>"
@@ -216,7 +220,8 @@ report written {stamp}</p>
 <h2>Verdict by model</h2>
 <p>A model is <b>calibrated</b> when none of its estimands' or test quantities' ranks
 departs from uniform: arviz-stats' pot_c test, Holm-adjusted over all of the model's
-quantities at family-wise level {ALPHA}. Test quantities (the log-likelihood of the
+quantities at family-wise level {ALPHA}. A model more than half of whose fits raised is
+<b>failed</b> (with the first error), not judged. Test quantities (the log-likelihood of the
 simulated data, per group too, and other functions of parameters and data) catch errors
 that leave every parameter's ranks uniform (Modrák et al. 2023). RMSE and interval width
 are divided by the prior sd of each quantity and averaged (1 = no better than the prior).

@@ -91,7 +91,9 @@ def _table(spec: Spec, summary: pd.DataFrame) -> str:
         cells += f"<td class=l><b>{escape(row.model)}</b></td>"
         for c in columns:
             value = getattr(row, c)
-            if c == "calibrated":
+            if c == "calibrated" and str(getattr(row, "verdict", "")).startswith("failed"):
+                cells += '<td class="bad">failed</td>'
+            elif c == "calibrated":
                 cells += '<td class="ok">yes</td>' if value else '<td class="bad">no</td>'
             else:
                 cells += "<td>&ndash;</td>" if value != value else f"<td>{value:.3g}</td>"
