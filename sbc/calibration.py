@@ -224,6 +224,13 @@ def model_table(
     return pd.DataFrame(rows)
 
 
+def _median(values: np.ndarray) -> float:
+    """Median of the finite values; NaN when there is none."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else float("nan")
+
+
 def _health(fits: pd.DataFrame, rows: pd.DataFrame, ess_min: float) -> dict[str, float]:
     """Sampler health and cost of one model's successful fits (one row each) and their rows.
 
@@ -249,7 +256,7 @@ def _health(fits: pd.DataFrame, rows: pd.DataFrame, ess_min: float) -> dict[str,
         "low_ess_share": float(low_ess.mean()),
         "healthy_share": float((~(divergent | high_rhat | low_ess)).mean()),
         "healthy_pairs": nan,
-        "seconds_per_100_ess": float(np.nanmedian(100 * fits["fit_seconds"] / worst_ess)),
+        "seconds_per_100_ess": _median(100 * fits["fit_seconds"].to_numpy(float) / worst_ess),
         "grad_evals": float(fits["grad_evals"].median()) if "grad_evals" in fits else nan,
     }
     if "ess_tail" in rows:
