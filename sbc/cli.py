@@ -13,6 +13,7 @@ import pandas as pd
 import scenarios
 from sbc.backends import Sampling
 from sbc.calibration import ALPHA, estimand_table, model_table
+from sbc.posterior_sbc import Reference
 from sbc.report.html import write_report
 from sbc.scenario import Scenario, SettingError
 from sbc.store import RunStore, StoreError
@@ -116,6 +117,26 @@ def _parser() -> _Parser:
         metavar="SECONDS",
         help="stop a fit running longer and record it as that fit's error",
     )
+    run.add_argument(
+        "--posterior",
+        action="store_true",
+        help="posterior SBC: parameters from the posterior given the scenario's real data, models "
+        "refitted on the real plus simulated data (default --out reports/SCENARIO-posterior)",
+    )
+    run.add_argument(
+        "--reference",
+        default=None,
+        metavar="MODEL",
+        help="posterior SBC: the model whose posterior supplies the parameters "
+        "(default: the scenario's reference model)",
+    )
+    run.add_argument(
+        "--reference-draws",
+        type=_count(1),
+        default=None,
+        metavar="N",
+        help="posterior SBC: draws per chain (4 chains) of the reference fit (default: 1000)",
+    )
     _add_backend(run)
     _add_data(run)
     mutants = commands.add_parser(
@@ -208,7 +229,9 @@ def _overrides(pairs: Sequence[str], args: argparse.Namespace | None = None) -> 
     return values
 
 
-def _print_summary(results: pd.DataFrame) -> None:
+def _print_summary(results: pd.DataFrame, strata: pd.DataFrame | None = None) -> None:
+    from sbc.stratified import stratified_verdict
+
     estimands = estimand_table(results)
     models = model_table(results, estimands)
     columns = [
@@ -245,6 +268,9 @@ def _print_summary(results: pd.DataFrame) -> None:
         print(estimands[columns].to_string(index=False))
         print(f"\nverdict (pot_c uniformity test, Holm-adjusted, family-wise level {ALPHA}):")
         print(models[verdict].to_string(index=False))
+        if strata is not None and not strata.empty:
+            print("\nby data stratum (Holm over every quantity, statistic and stratum):")
+            print(stratified_verdict(strata).to_string(index=False))
 
 
 def _sampling(args: argparse.Namespace) -> Sampling:
@@ -277,9 +303,32 @@ def _models(scenario: Scenario, text: str | None) -> list[str]:
     return models
 
 
+def _reference(
+    args: argparse.Namespace, scenario: Scenario, settings: Mapping[str, object]
+) -> Reference | None:
+    """Posterior SBC's reference (checked), or ``None`` for prior SBC."""
+    from sbc import posterior_sbc
+
+    if not args.posterior:
+        if args.reference is not None or args.reference_draws is not None:
+            raise UsageError("--reference and --reference-draws need --posterior")
+        return None
+    name = args.reference or posterior_sbc.default_reference(scenario)
+    sampling = Sampling(
+        chains=4,
+        tune=args.tune,
+        draws=args.reference_draws or Sampling.draws,
+        target_accept=args.target_accept,
+    )
+    reference = posterior_sbc.Reference(name, sampling)
+    posterior_sbc.check(scenario, settings, reference)
+    return reference
+
+
 def _run(args: argparse.Namespace) -> None:
     from sbc.checks import check_scenario
     from sbc.runner import default_jobs, run
+    from sbc.stratified import strata_table
 
     _check_backend(args)
     sampling = _sampling(args)
@@ -287,7 +336,9 @@ def _run(args: argparse.Namespace) -> None:
     settings = resolve(scenario, _overrides(args.overrides, args))
     models = _models(scenario, args.models)
     check_scenario(scenario, settings, models)
-    out = args.out if args.out is not None else Path("reports") / scenarios.display_name(scenario)
+    reference = _reference(args, scenario, settings)
+    name = scenarios.display_name(scenario) + ("-posterior" if reference else "")
+    out = args.out if args.out is not None else Path("reports") / name
     try:
         results = run(
             scenario,
@@ -305,6 +356,7 @@ def _run(args: argparse.Namespace) -> None:
             backend=args.backend,
             scheduler=args.scheduler,
             overwrite=args.overwrite,
+            posterior=reference,
         )
     except KeyboardInterrupt:
         done = len(RunStore(out).finished())
@@ -315,9 +367,11 @@ def _run(args: argparse.Namespace) -> None:
         )
         raise SystemExit(130) from None
     estimand_table(results).to_csv(out / "summary.csv", index=False)
+    strata = strata_table(results)
+    strata.to_csv(out / "strata.csv", index=False)
     report = write_report(out)
     if not args.quiet:
-        _print_summary(results)
+        _print_summary(results, strata)
         print(f"\nresults: {out / 'results.parquet'}\nreport:  {report}")
 
 

@@ -57,6 +57,11 @@ of the generative process) or a ``test_quantity`` (a function of parameters and 
 as the log-likelihood, see :meth:`sbc.scenario.Scenario.quantities`).
 """
 
+STATISTIC_PREFIX = "stat:"
+"""Prefix of the data-statistic columns that follow :data:`COLUMNS` (``stat:between_within``):
+one per :class:`sbc.scenario.DataStatistic` of the scenario, the same in every row of a
+simulation. Runs made before data statistics existed have none."""
+
 TIMING_COLUMNS: tuple[str, ...] = ("fit_seconds",)
 """Columns that measure wall time and so differ between otherwise identical runs."""
 
@@ -86,6 +91,10 @@ class Task:
         Fixed thinning factor, or ``None`` for one from the effective sample size.
     test_quantities : bool
         Also rank the scenario's test quantities (log-likelihood ...).
+    reference : mapping of str to ndarray, optional
+        Posterior SBC: the parameters of this simulation, one draw of the reference
+        posterior given the real data (:mod:`sbc.posterior_sbc`). The data set is then the
+        real data joined with data simulated from them, fitted on the augmented design.
     """
 
     scenario: str
@@ -96,15 +105,42 @@ class Task:
     sampling: Sampling
     thin: int | None = None
     test_quantities: bool = True
+    reference: Mapping[str, np.ndarray] | None = None
 
 
-def compiled(scenario: Scenario, settings: Mapping[str, Any], model: Model, design: Any) -> Fitter:
-    """Return the compiled ``model`` for this process, compiling it on first use."""
-    key = (scenario.name, tuple(sorted(settings.items())), model.name)
+def compiled(
+    scenario: Scenario,
+    settings: Mapping[str, Any],
+    model: Model,
+    design: Any,
+    posterior: bool = False,
+) -> Fitter:
+    """Return the compiled ``model`` for this process, compiling it on first use.
+
+    With ``posterior``, ``design`` is the augmented design of posterior SBC and the model is
+    compiled against the real data joined with itself (same shapes as every refit).
+    """
+    key = (scenario.name, tuple(sorted(settings.items())), model.name, posterior)
     if key not in _COMPILED:
-        example = scenario.simulate(design, seeding.example_rng()).data
-        _COMPILED[key] = model.backend.compile(design, example)
+        if posterior:
+            from sbc.posterior_sbc import example
+
+            data = example(scenario, scenario.design(dict(settings)))
+        else:
+            data = scenario.simulate(design, seeding.example_rng()).data
+        _COMPILED[key] = model.backend.compile(design, data)
     return _COMPILED[key]
+
+
+def prepare_design(scenario: Scenario, task: Task) -> tuple[Any, Simulation]:
+    """The design the models are fitted on and the simulated data set of ``task``."""
+    design = scenario.design(dict(task.settings))
+    rng = seeding.data_rng(task.seed, task.simulation)
+    if task.reference is None:
+        return design, scenario.simulate(design, rng)
+    from sbc.posterior_sbc import replicate
+
+    return replicate(scenario, design, task.reference, rng)
 
 
 @dataclass(frozen=True)
@@ -122,6 +158,8 @@ class Prepared:
     simulation: Simulation
     truth: Mapping[str, float]
     with_quantities: bool
+    statistics: Mapping[str, float]
+    posterior: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -158,9 +196,8 @@ def run_task(task: Task) -> pd.DataFrame:
 
     scenario = get(task.scenario)
     settings = dict(task.settings)
-    design = scenario.design(settings)
+    design, simulation = prepare_design(scenario, task)
     estimands = scenario.estimands(design)
-    simulation = scenario.simulate(design, seeding.data_rng(task.seed, task.simulation))
     truth = {e: float(simulation.truth[e]) for e in estimands}
     if task.test_quantities:
         at_truth = {e: np.asarray(v) for e, v in truth.items()}
@@ -169,7 +206,15 @@ def run_task(task: Task) -> pd.DataFrame:
             for name, value in scenario.quantities(at_truth, simulation.data, design).items()
         }
     prepared = Prepared(
-        scenario, settings, design, estimands, simulation, truth, task.test_quantities
+        scenario,
+        settings,
+        design,
+        estimands,
+        simulation,
+        truth,
+        task.test_quantities,
+        scenario.statistics(simulation.data, design),
+        task.reference is not None,
     )
     frames = [fit_model(prepared, scenario.model(name), task) for name in task.models]
     return pd.concat(frames, ignore_index=True)
@@ -191,7 +236,9 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fitter = compiled(prepared.scenario, prepared.settings, model, prepared.design)
+            fitter = compiled(
+                prepared.scenario, prepared.settings, model, prepared.design, prepared.posterior
+            )
             start = time.perf_counter()
             posterior = fitter.fit(prepared.simulation.data, sampler_seed, task.sampling)
             seconds = time.perf_counter() - start
@@ -209,7 +256,8 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
                     "fit_seconds": time.perf_counter() - start,
                     "error": text,
                     "warnings": _warning_text(caught),
-                }
+                },
+                prepared.statistics,
             )
     return _frame(
         {
@@ -219,7 +267,8 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
             "fit_seconds": seconds,
             "error": None,
             "warnings": _warning_text(caught),
-        }
+        },
+        prepared.statistics,
     )
 
 
@@ -262,8 +311,13 @@ def _warning_text(caught: Sequence[warnings.WarningMessage]) -> str | None:
     return "\n".join(messages) or None
 
 
-def _frame(columns: Mapping[str, Any]) -> pd.DataFrame:
-    """Build a result frame with every column of :data:`COLUMNS`, in order, typed."""
+def _frame(
+    columns: Mapping[str, Any], statistics: Mapping[str, float] | None = None
+) -> pd.DataFrame:
+    """Build a result frame with every column of :data:`COLUMNS`, in order, typed.
+
+    The data ``statistics`` of the simulation follow as float columns ``stat:<name>``.
+    """
     n = len(columns["estimand"])
     data = {}
     for name in COLUMNS:
@@ -273,6 +327,8 @@ def _frame(columns: Mapping[str, Any]) -> pd.DataFrame:
         data[name] = (
             np.asarray(values, dtype=float) if dtype == "float64" else pd.array(values, dtype=dtype)
         )
+    for name, value in (statistics or {}).items():
+        data[f"{STATISTIC_PREFIX}{name}"] = np.full(n, value, dtype=float)
     return pd.DataFrame(data)
 
 

@@ -60,7 +60,11 @@ def _timed(task: Task, seconds: float) -> pd.DataFrame:
     scenario = get(task.scenario)
     settings = dict(task.settings)
     try:
-        compiled(scenario, settings, scenario.model(name), scenario.design(settings))
+        design = scenario.design(settings)
+        posterior = task.reference is not None
+        if posterior:
+            design = scenario.augment(design)
+        compiled(scenario, settings, scenario.model(name), design, posterior)
     except Exception:
         pass  # the fit compiles again and records the error
 

@@ -25,6 +25,7 @@ from sbc.calibration import (
     panel_data,
 )
 from sbc.report import figures
+from sbc.report.strata_html import health_section, mode_note, strata_section
 from sbc.store import RunStore
 
 CSS = """
@@ -122,6 +123,11 @@ def _run_info(record: dict[str, Any], results: pd.DataFrame) -> str:
     fits = results.drop_duplicates(["simulation", "model"])
     items = {
         "scenario": identity["scenario"],
+        "mode": (
+            f"posterior SBC (reference {identity['reference']['model']})"
+            if identity.get("mode") == "posterior"
+            else "prior SBC"
+        ),
         "settings": json.dumps(identity["settings"]),
         "models": ", ".join(identity["models"]),
         "seed": identity["seed"],
@@ -162,14 +168,17 @@ def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
         title = f"{escape(group)} <small>({count})</small>"
         sections.append(f"<h2>{title}</h2>{''.join(figs)}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    posterior = record["identity"].get("mode") == "posterior"
+    kind = "Posterior SBC" if posterior else "Simulation-based calibration"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>SBC report: {escape(scenario)}</title>
+<title>{"Posterior SBC" if posterior else "SBC"} report: {escape(scenario)}</title>
 <style>{CSS}</style></head>
 <body>
-<h1>Simulation-based calibration: {escape(scenario)}</h1>
+<h1>{kind}: {escape(scenario)}</h1>
 <p class="sub">{results["simulation"].nunique()} simulations, {len(names)} models,
 report written {stamp}</p>
+{mode_note(record)}
 <h2>Verdict by model</h2>
 <p>A model is <b>calibrated</b> when none of its estimands' or test quantities' ranks
 departs from uniform: arviz-stats' pot_c test, Holm-adjusted over all of the model's
@@ -187,6 +196,8 @@ z: (posterior mean &minus; truth) / posterior
 sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / prior variance.</p>
 {_frame_table(estimands)}
 </details>
+{strata_section(results, record, models)}
+{health_section(results)}
 {"".join(sections)}
 <h2>Run</h2>
 {_run_info(record, results)}
