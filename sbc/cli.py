@@ -384,6 +384,11 @@ def _list() -> None:
         for model in scenario.models:
             mark = " (mutant: planted bug)" if model.mutant else ""
             print(f"    {model.name:<{width}}{model.description}{mark}")
+        if scenario.data_statistics:
+            stats = ", ".join(s.name for s in scenario.data_statistics)
+            print(f"  data statistics (report strata): {stats}")
+        if scenario.real_data is not None and scenario.augment is not None:
+            print(f"  posterior SBC (--posterior): reference model {scenario.reference_model}")
         print("  settings (--set KEY=VALUE):")
         width = max(len(s.name) for s in scenario.settings) + 2
         value = max(len(str(s.default)) for s in scenario.settings) + 2

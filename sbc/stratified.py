@@ -92,6 +92,9 @@ def strata_table(results: pd.DataFrame, k: int = STRATA) -> pd.DataFrame:
         The columns of :data:`STRATA_COLUMNS`; empty when the run stored no statistic.
     """
     names = statistics(results)
+    if names and not results.empty:  # a statistic undefined for every data set splits nothing
+        per_sim = results.drop_duplicates("simulation")
+        names = [n for n in names if per_sim[f"{STATISTIC_PREFIX}{n}"].notna().any()]
     if not names or results.empty:
         return pd.DataFrame(columns=list(STRATA_COLUMNS))
     strata = simulation_strata(results, k)
@@ -139,7 +142,8 @@ def stratified_verdict(strata: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per model: ``stratified_calibrated`` (no Holm-adjusted p below
-        :data:`~sbc.calibration.ALPHA` in any stratum of any statistic and quantity),
+        :data:`~sbc.calibration.ALPHA` in any stratum of any statistic and quantity; None
+        when no stratum could be tested),
         ``stratified_min_p_holm``, and ``stratified_worst`` (up to three flagged
         quantity / statistic / stratum triples with the smallest adjusted p).
     """
@@ -147,12 +151,11 @@ def stratified_verdict(strata: pd.DataFrame) -> pd.DataFrame:
     for model, table in strata.groupby("model", sort=False):
         worst = table.nsmallest(3, "p_holm")
         worst = worst[worst["p_holm"] < ALPHA]
+        tested = table["p_holm"].notna().any()
         rows.append(
             {
                 "model": model,
-                "stratified_calibrated": bool(
-                    table["p_holm"].notna().any() and (table["p_holm"].dropna() >= ALPHA).all()
-                ),
+                "stratified_calibrated": bool((table["p_holm"] >= ALPHA).all()) if tested else None,
                 "stratified_min_p_holm": float(table["p_holm"].min()),
                 "stratified_worst": ", ".join(
                     f"{r.estimand} in {r.statistic} stratum {r.stratum} (p={r.p_holm:.2g})"
@@ -277,7 +280,7 @@ def strata_panels(
     panels = []
     for s in range(k):
         rows = mine[labels == s]
-        title = f"{statistic} {s + 1}/{k}: {ranges[s, 0]:.3g} to {ranges[s, 1]:.3g}"
+        title = f"{statistic} {s + 1}/{k}: {ranges[s, 0]:.3g}..{ranges[s, 1]:.3g}"
         panels.append(
             {
                 "ecdf": _ecdf_panel(rows, title, highlight, prob),

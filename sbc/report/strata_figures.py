@@ -19,7 +19,10 @@ from sbc.report.figures import BAND, PANEL, plt
 
 
 def split_panels(panels: Sequence[dict]) -> Figure:
-    """ECDF differences (top) and interval coverage (bottom), one column per subset."""
+    """ECDF differences (top) and interval coverage (bottom), one column per subset.
+
+    The quantities highlighted in any panel keep one colour across the figure.
+    """
     fig, axes = plt.subplots(
         2,
         len(panels),
@@ -28,8 +31,11 @@ def split_panels(panels: Sequence[dict]) -> Figure:
         sharey="row",
         layout="constrained",
     )
+    named = dict.fromkeys(name for panel in panels for name in panel["ecdf"]["highlight"])
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = {name: cycle[i % len(cycle)] for i, name in enumerate(named)}
     for column, panel in enumerate(panels):
-        _ecdf(axes[0, column], panel["ecdf"])
+        _ecdf(axes[0, column], panel["ecdf"], colors)
         _coverage(axes[1, column], panel["coverage"])
     axes[0, 0].set_ylabel("ECDF - uniform", fontsize=8)
     axes[1, 0].set_ylabel("empirical coverage", fontsize=8)
@@ -44,8 +50,8 @@ def split_panels(panels: Sequence[dict]) -> Figure:
     return fig
 
 
-def _ecdf(ax: plt.Axes, panel: dict) -> None:
-    ax.set_title(f"{panel['title']} (n={panel['n']})", fontsize=9)
+def _ecdf(ax: plt.Axes, panel: dict, colors: dict[str, str]) -> None:
+    ax.set_title(f"{panel['title']} (n={panel['n']})", fontsize=8)
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3, linewidth=0.5)
     ax.set_xlabel("fractional rank", fontsize=8)
@@ -69,7 +75,8 @@ def _ecdf(ax: plt.Axes, panel: dict) -> None:
         segments = [np.column_stack([steps_x, np.repeat(y, 2)[:-1]]) for y in grey]
         ax.add_collection(LineCollection(segments, colors="0.6", linewidths=0.5, alpha=0.5))
     for name in panel["highlight"]:
-        ax.step(x, panel["lines"][name], where="post", linewidth=1.1, label=name)
+        line = panel["lines"][name]
+        ax.step(x, line, where="post", linewidth=1.1, color=colors[name], label=name)
     ax.axhline(0, color="black", linewidth=0.6)
 
 

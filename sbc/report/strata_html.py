@@ -18,7 +18,6 @@ from sbc.stats.strata import STRATA
 from sbc.stratified import (
     health_panels,
     health_table,
-    statistics,
     strata_panels,
     strata_table,
     stratified_verdict,
@@ -56,14 +55,15 @@ def strata_section(
     k : int
         Number of strata per statistic.
     """
-    names = statistics(results)
     head = "<h2>Calibration by data stratum</h2>"
+    strata = strata_table(results, k)
+    names = list(dict.fromkeys(strata["statistic"]))
     if not names:
         return (
-            f"{head}<p>This run stored no data statistics (the scenario declares none, or the "
-            "run was made before sbc stored them), so it cannot be split by the data.</p>"
+            f"{head}<p>This run stored no data statistics (the scenario declares none, they are "
+            "undefined for its design, or the run was made before sbc stored them), so it "
+            "cannot be split by the data.</p>"
         )
-    strata = strata_table(results, k)
     verdict = stratified_verdict(strata).set_index("model")
     described = record.get("data_statistics", {})
     items = "".join(
@@ -89,7 +89,7 @@ def strata_section(
     )
     coverage = _coverage_table(strata, k)
     figs = []
-    flagged = set(verdict.index[~verdict["stratified_calibrated"]])
+    flagged = set(verdict.index[verdict["stratified_calibrated"].eq(False)])
     for model in marginal["model"]:
         inner = "".join(
             _figure(
@@ -137,7 +137,7 @@ def _coverage_table(strata: pd.DataFrame, k: int) -> str:
     ].min()
     rows = "".join(
         f"<tr><td class=l>{escape(str(m))}</td><td class=l>{escape(str(s))}</td><td>{st}</td>"
-        f"<td>{r.lower:.3g} to {r.upper:.3g}</td><td>{r.n}</td><td>{r.coverage90:.2f}</td>"
+        f"<td>{r.lower:.3g} to {r.upper:.3g}</td><td>{r.n:.0f}</td><td>{r.coverage90:.2f}</td>"
         f"<td>{_p(r.min_p_holm)}</td></tr>"
         for (m, s, st), r in summary.iterrows()
     )
