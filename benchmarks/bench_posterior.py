@@ -6,7 +6,8 @@ the planted bugs ``mutant_swapped_ab``, the seed's swapped Beta shape parameters
 (parameters from ``partial``'s posterior given the real school means, refits on real + new
 means). For each mode and model: flagged or not at the end, the quantities that revealed
 it, and the smallest N (checked every ``--step`` simulations) from which on it stays
-flagged (:func:`sbc.mutants.detection_table`), with the median seconds per fit.
+flagged (:func:`sbc.mutants.detection_table`), the smallest Holm-adjusted p-value after 2,
+5 and 10 simulations, and the median seconds per fit.
 
 Writes ``benchmarks/results/posterior-DATE.csv``; the runs stay under ``--out`` (each with
 its report) and resume if interrupted.
@@ -31,7 +32,7 @@ def main() -> None:
     """Run both modes and write the detection table."""
     import scenarios
     from sbc.backends import Sampling
-    from sbc.mutants import detection_table
+    from sbc.mutants import detection_table, holm_pvalues
     from sbc.posterior_sbc import Reference
     from sbc.report.html import write_report
     from sbc.runner import run
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--simulations", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--step", type=int, default=5)
+    parser.add_argument("--step", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("reports/bench-posterior"))
     args = parser.parse_args()
     alberta = scenarios.get("alberta")
@@ -63,6 +64,11 @@ def main() -> None:
         )
         write_report(out)
         table = detection_table(results, list(MODELS), step=args.step)
+        for n in (2, 5, 10):  # how decisive each mode is with few simulations
+            table[f"min_p_holm_at_{n}"] = [
+                holm_pvalues(results[(results["model"] == m) & (results["simulation"] < n)]).min()
+                for m in table["model"]
+            ]
         seconds = results.drop_duplicates(["simulation", "model"]).groupby("model")["fit_seconds"]
         table["median_fit_seconds"] = table["model"].map(seconds.median())
         table.insert(0, "mode", mode)

@@ -5,18 +5,23 @@ Each experiment is one SBC run split into independent blocks of consecutive simu
 
 * **false alarms**: whether a correct model is flagged by the marginal verdict (pot_c, Holm
   over quantities at 0.01) and by the stratified verdict (Holm over quantities x data
-  statistics x tertiles). The exact conjugate backend (30 blocks of 100 by default) and the
-  heights ``partial`` model (10 blocks of 100); for contrast, the same exact model split by
-  tertiles of the *true* theta (not valid: flagged although correct);
+  statistics x tertiles). The exact conjugate backend (100 blocks of 100, one observation
+  per data set) and the heights ``partial`` model (10 blocks of 100); for contrast, the
+  same exact model split by tertiles of the *true* theta (not valid: flagged although
+  correct);
 * **detection**: the smallest N (checked every ``--step`` simulations) from which on a model
   stays flagged, marginal against stratified, for models whose miscalibration sits in part
   of the data space: heights ``partial_eb`` (the empirical-Bayes plug-in of between_sd),
   ranked with and without test quantities, and heights ``partial_centred`` sampled with
   target_accept 0.8 (the centred funnel, which the sampler fails in the strong-pooling data).
 
+Each run is also split by sampler health (:func:`sbc.stratified.health_table`), including
+the exact backend with short chains (2 x 100 draws), where R-hat exceeds 1.01 by chance.
+
 Writes ``benchmarks/results/strata-DATE.csv`` (one row per experiment, model, block and
-verdict), ``strata-DATE-summary.csv`` and ``strata-DATE.png`` (median smallest Holm p
-against N). The runs are kept under ``--out`` and resume if interrupted.
+verdict), ``strata-DATE-summary.csv``, ``strata-DATE-health.csv`` and ``strata-DATE.png``
+(median smallest Holm p against N); with ``--only``, the names of the experiments run
+follow the date. The runs are kept under ``--out`` and resume if interrupted.
 
 Usage: ``python benchmarks/bench_strata.py [--jobs 2] [--quick] [--only NAME ...]``
 """
@@ -46,14 +51,27 @@ class Experiment:
     seed: int
     settings: dict = field(default_factory=dict)
     target_accept: float = 0.95
+    draws: int = 1000
     test_quantities: bool = True
     correct: tuple[str, ...] = ()
 
 
 EXPERIMENTS = (
-    Experiment("conjugate_exact", "conjugate", ("exact",), 30, 100, 11, correct=("exact",)),
+    Experiment(  # one observation: the posterior halves the prior's pull (strong shrinkage)
+        "conjugate_exact_n1",
+        "conjugate",
+        ("exact",),
+        100,
+        100,
+        11,
+        settings={"n": 1},
+        correct=("exact",),
+    ),
     Experiment("heights", "heights", ("partial", "partial_eb"), 10, 100, 3, correct=("partial",)),
     Experiment("heights_no_tq", "heights", ("partial_eb",), 8, 150, 4, test_quantities=False),
+    Experiment(  # health split with exact draws: R-hat > 1.01 by chance in short chains
+        "conjugate_exact_short", "conjugate", ("exact",), 20, 100, 12, draws=100, correct=("exact",)
+    ),
     Experiment(
         "heights_centred_ta08",
         "heights",
@@ -80,7 +98,7 @@ def _run(exp: Experiment, out: Path, jobs: int, quick: bool) -> pd.DataFrame:
         blocks * exp.block,
         out / exp.name,
         seed=exp.seed,
-        sampling=Sampling(target_accept=exp.target_accept),
+        sampling=Sampling(target_accept=exp.target_accept, draws=exp.draws),
         jobs=jobs,
         progress=True,
         test_quantities=exp.test_quantities,
@@ -117,7 +135,7 @@ def measure(exp: Experiment, results: pd.DataFrame, step: int) -> tuple[list, li
 
     rows, curves = [], []
     sims = sorted(results["simulation"].unique())
-    verdicts = ["marginal", "stratified"] + (["by_truth"] if exp.name == "conjugate_exact" else [])
+    verdicts = ["marginal", "stratified"] + (["by_truth"] if exp.scenario == "conjugate" else [])
     for model in exp.models:
         mine = results[results["model"] == model]
         for b in range(len(sims) // exp.block):
@@ -216,12 +234,14 @@ def main() -> None:
     """Run (or resume) the experiments and write the tables and the figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--step", type=int, default=10)
+    parser.add_argument("--step", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("reports/bench-strata"))
     parser.add_argument("--quick", action="store_true", help="a third of the blocks")
     parser.add_argument("--only", nargs="*", default=None, help="experiment names")
     args = parser.parse_args()
-    rows, curves = [], []
+    from sbc.stratified import health_table
+
+    rows, curves, health = [], [], []
     for exp in EXPERIMENTS:
         if args.only and exp.name not in args.only:
             continue
@@ -229,8 +249,10 @@ def main() -> None:
         r, c = measure(exp, results, args.step)
         rows += r
         curves += c
-    stamp = dt.date.today().isoformat()
+        health.append(health_table(results).assign(experiment=exp.name))
+    stamp = dt.date.today().isoformat() + ("-" + "+".join(args.only) if args.only else "")
     RESULTS.mkdir(exist_ok=True)
+    pd.concat(health).to_csv(RESULTS / f"strata-{stamp}-health.csv", index=False)
     table = pd.DataFrame(rows)
     table.to_csv(RESULTS / f"strata-{stamp}.csv", index=False)
     summary = summarize(table)

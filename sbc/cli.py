@@ -441,7 +441,10 @@ def _fit(args: argparse.Namespace) -> None:
 
 
 def _summary(out: Path) -> None:
-    _print_summary(RunStore(out).results())
+    from sbc.stratified import strata_table
+
+    results = RunStore(out).results()
+    _print_summary(results, strata_table(results))
 
 
 def _report(out: Path) -> None:

@@ -73,7 +73,9 @@ def _ecdf(ax: plt.Axes, panel: dict, colors: dict[str, str]) -> None:
     if grey:  # one artist for all of them: alberta has 145 quantities per panel
         steps_x = np.repeat(x, 2)[1:]
         segments = [np.column_stack([steps_x, np.repeat(y, 2)[:-1]]) for y in grey]
-        ax.add_collection(LineCollection(segments, colors="0.6", linewidths=0.5, alpha=0.5))
+        grey_lines = LineCollection(segments, colors="0.6", linewidths=0.5, alpha=0.5)
+        grey_lines.set_rasterized(True)  # an image, not 145 SVG paths per panel
+        ax.add_collection(grey_lines)
     for name in panel["highlight"]:
         line = panel["lines"][name]
         ax.step(x, line, where="post", linewidth=1.1, color=colors[name], label=name)

@@ -175,12 +175,12 @@ def health_section(results: pd.DataFrame) -> str:
 <p>A fit is <b>unhealthy</b> when it has a divergent transition or an R-hat above
 {RHAT_MAX}. Discarding such fits before checking calibration is a common habit; the table
 shows what it does: the verdict on the healthy fits alone, on the unhealthy ones, and
-(median of each data statistic) which data sets the discarded fits came from. With exact
-inference the split would be harmless (health is a function of the data and the sampler's
-own randomness); with a real sampler, discarding fits removes the data sets where the
-sampler struggles (often those that call for strong pooling), so a verdict on the healthy
-fits alone no longer speaks for them, and the unhealthy fits' ranks show whether their
-estimates can be trusted.</p>
+(median of each data statistic) which data sets the discarded fits came from. For exact,
+independent draws the split is nearly harmless (R-hat then exceeds 1.01 by chance only);
+with a real sampler, health depends on the data, so discarding fits removes the data sets
+where the sampler struggles (for a centred hierarchical model, those that call for strong
+pooling): the verdict on the healthy fits no longer speaks for them, and the unhealthy
+fits' own ranks show whether a sampler failure there biased the estimates.</p>
 <table><tr><th class=l>model</th><th class=l>fits</th><th>n</th><th>share</th>
 <th>calibrated</th><th>min Holm p</th><th>coverage 90%</th><th>z sd</th>{head}</tr>
 {"".join(rows)}</table>
