@@ -16,6 +16,7 @@ from sbc.calibration import ALPHA, estimand_table, model_table
 from sbc.posterior_sbc import Reference
 from sbc.report.html import write_report
 from sbc.scenario import Scenario, SettingError
+from sbc.stats.strata import STRATA
 from sbc.store import RunStore, StoreError
 
 
@@ -137,6 +138,7 @@ def _parser() -> _Parser:
         metavar="N",
         help="posterior SBC: draws per chain (4 chains) of the reference fit (default: 1000)",
     )
+    _add_strata(run)
     _add_backend(run)
     _add_data(run)
     mutants = commands.add_parser(
@@ -169,6 +171,7 @@ def _parser() -> _Parser:
     show.add_argument("out", type=_folder)
     report = commands.add_parser("report", help="(re)write DIR/report.html from stored results")
     report.add_argument("out", type=_folder)
+    _add_strata(report)
     sweep = commands.add_parser(
         "sweep", help="run (or resume) one SBC run per cell of a grid of settings"
     )
@@ -192,6 +195,16 @@ def _add_data(command: argparse.ArgumentParser) -> None:
     command.add_argument("--course", default=None, help="same as --set course=...")
     command.add_argument("--year", default=None, help="same as --set year=...")
     command.add_argument("--min-students", default=None, help="same as --set min_students=...")
+
+
+def _add_strata(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--strata",
+        type=_count(2),
+        default=STRATA,
+        metavar="K",
+        help=f"equal-count strata of each data statistic (default: {STRATA}, tertiles)",
+    )
 
 
 def _add_backend(command: argparse.ArgumentParser) -> None:
@@ -367,9 +380,9 @@ def _run(args: argparse.Namespace) -> None:
         )
         raise SystemExit(130) from None
     estimand_table(results).to_csv(out / "summary.csv", index=False)
-    strata = strata_table(results)
+    strata = strata_table(results, args.strata)
     strata.to_csv(out / "strata.csv", index=False)
-    report = write_report(out)
+    report = write_report(out, args.strata)
     if not args.quiet:
         _print_summary(results, strata)
         print(f"\nresults: {out / 'results.parquet'}\nreport:  {report}")
@@ -447,8 +460,8 @@ def _summary(out: Path) -> None:
     _print_summary(results, strata_table(results))
 
 
-def _report(out: Path) -> None:
-    print(write_report(out))
+def _report(out: Path, strata: int = STRATA) -> None:
+    print(write_report(out, strata))
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -493,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "list":
             _list()
         elif args.command == "report":
-            _report(args.out)
+            _report(args.out, args.strata)
         else:
             _summary(args.out)
     except (UsageError, SettingError, StoreError, SpecError) as exc:

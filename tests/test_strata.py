@@ -151,12 +151,12 @@ def test_runs_store_data_statistics_and_old_results_without_them_still_report(tm
     """Runs store stat columns and strata.csv; results without them still get a report."""
     out = tmp_path / "run"
     argv = ["run", "conjugate", "-n", "30", "--jobs", "1", "--draws", "100"]
-    assert main([*argv, "--models", "exact", "--out", str(out), "--quiet"]) == 0
+    assert main([*argv, "--models", "exact", "--out", str(out), "--quiet", "--strata", "4"]) == 0
     results = pd.read_parquet(out / "results.parquet")
     assert list(results.columns) == [*COLUMNS, f"{STATISTIC_PREFIX}mean_y"]
     strata = pd.read_csv(out / "strata.csv")
     assert list(strata.columns) == list(STRATA_COLUMNS)
-    assert set(strata["model"]) == {"exact"} and len(strata) == 2 * 3
+    assert set(strata["model"]) == {"exact"} and len(strata) == 2 * 4  # quartiles asked for
     html = (out / "report.html").read_text()
     assert "Calibration by data stratum" in html and "Calibration by sampler health" in html
     assert "the data mean" in html  # the statistic's description, kept in run.json

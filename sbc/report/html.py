@@ -26,6 +26,7 @@ from sbc.calibration import (
 )
 from sbc.report import figures
 from sbc.report.strata_html import health_section, mode_note, strata_section
+from sbc.stats.strata import STRATA
 from sbc.store import RunStore
 
 CSS = """
@@ -143,8 +144,11 @@ def _run_info(record: dict[str, Any], results: pd.DataFrame) -> str:
     return f"<dl>{rows}</dl>"
 
 
-def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
-    """HTML text of the report for a results table and its ``run.json`` record."""
+def render(results: pd.DataFrame, record: dict[str, Any], strata: int = STRATA) -> str:
+    """HTML text of the report for a results table and its ``run.json`` record.
+
+    ``strata`` is the number of equal-count strata of each data statistic.
+    """
     scenario = record["identity"]["scenario"]
     chains = record["identity"]["sampling"].get("chains", 4)
     estimands = estimand_table(results)
@@ -196,7 +200,7 @@ z: (posterior mean &minus; truth) / posterior
 sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / prior variance.</p>
 {_frame_table(estimands)}
 </details>
-{strata_section(results, record, models)}
+{strata_section(results, record, models, strata)}
 {health_section(results)}
 {"".join(sections)}
 <h2>Run</h2>
@@ -205,13 +209,15 @@ sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / pri
 """
 
 
-def write_report(out: str | os.PathLike[str]) -> Path:
+def write_report(out: str | os.PathLike[str], strata: int = STRATA) -> Path:
     """Write ``out/report.html`` from the stored results of the run in ``out``.
 
     Parameters
     ----------
     out : path
         A run's output folder.
+    strata : int
+        Number of equal-count strata of each data statistic (tertiles by default).
 
     Returns
     -------
@@ -224,7 +230,7 @@ def write_report(out: str | os.PathLike[str]) -> Path:
         If the folder holds no readable results.
     """
     store = RunStore(out)
-    text = render(store.results(), store.record())
+    text = render(store.results(), store.record(), strata)
     path = Path(out) / "report.html"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -165,11 +165,12 @@ def health_section(results: pd.DataFrame) -> str:
             f"<td>{_p(r.min_p_holm)}</td><td>{r.coverage90:.2f}</td><td>{r.z_sd:.2f}</td>"
             f"{cells}</tr>"
         )
-    figs = "".join(
+    split = table[table["subset"] != "all"].groupby("model", sort=False)["fits"].min()
+    figs = "".join(  # only where both subsets hold fits: otherwise the table says it all
         f"<details><summary>{escape(model)}</summary>"
         + _figure(health_panels(results, model), f"{model}: ranks and coverage by sampler health.")
         + "</details>"
-        for model in table["model"].unique()
+        for model in split.index[split >= 2]
     )
     return f"""<h2>Calibration by sampler health</h2>
 <p>A fit is <b>unhealthy</b> when it has a divergent transition or an R-hat above
