@@ -138,7 +138,7 @@ def _parser() -> _Parser:
         metavar="N",
         help="posterior SBC: draws per chain (4 chains) of the reference fit (default: 1000)",
     )
-    _add_strata(run)
+    _add_strata(run, STRATA)
     _add_backend(run)
     _add_data(run)
     mutants = commands.add_parser(
@@ -171,7 +171,7 @@ def _parser() -> _Parser:
     show.add_argument("out", type=_folder)
     report = commands.add_parser("report", help="(re)write DIR/report.html from stored results")
     report.add_argument("out", type=_folder)
-    _add_strata(report)
+    _add_strata(report, None)
     sweep = commands.add_parser(
         "sweep", help="run (or resume) one SBC run per cell of a grid of settings"
     )
@@ -197,13 +197,14 @@ def _add_data(command: argparse.ArgumentParser) -> None:
     command.add_argument("--min-students", default=None, help="same as --set min_students=...")
 
 
-def _add_strata(command: argparse.ArgumentParser) -> None:
+def _add_strata(command: argparse.ArgumentParser, default: int | None) -> None:
+    shown = f"{STRATA}, tertiles" if default else "the run's own"
     command.add_argument(
         "--strata",
         type=_count(2),
-        default=STRATA,
+        default=default,
         metavar="K",
-        help=f"equal-count strata of each data statistic (default: {STRATA}, tertiles)",
+        help=f"equal-count strata of each data statistic (default: {shown})",
     )
 
 
@@ -382,7 +383,8 @@ def _run(args: argparse.Namespace) -> None:
     estimand_table(results).to_csv(out / "summary.csv", index=False)
     strata = strata_table(results, args.strata)
     strata.to_csv(out / "strata.csv", index=False)
-    report = write_report(out, args.strata)
+    RunStore(out).annotate("strata", args.strata)  # the report (and its rewrites) use it too
+    report = write_report(out)
     if not args.quiet:
         _print_summary(results, strata)
         print(f"\nresults: {out / 'results.parquet'}\nreport:  {report}")
@@ -460,7 +462,7 @@ def _summary(out: Path) -> None:
     _print_summary(results, strata_table(results))
 
 
-def _report(out: Path, strata: int = STRATA) -> None:
+def _report(out: Path, strata: int | None = None) -> None:
     print(write_report(out, strata))
 
 

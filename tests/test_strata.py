@@ -160,6 +160,11 @@ def test_runs_store_data_statistics_and_old_results_without_them_still_report(tm
     html = (out / "report.html").read_text()
     assert "Calibration by data stratum" in html and "Calibration by sampler health" in html
     assert "the data mean" in html  # the statistic's description, kept in run.json
+    assert "split into 4 equal-count strata" in html
+    assert main(["report", str(out)]) == 0  # a rewrite keeps the run's strata
+    assert "split into 4 equal-count" in (out / "report.html").read_text()
+    assert main(["report", str(out), "--strata", "2"]) == 0
+    assert "split into 2 equal-count" in (out / "report.html").read_text()
     results.drop(columns=[f"{STATISTIC_PREFIX}mean_y"]).to_parquet(out / "results.parquet")
     assert main(["report", str(out)]) == 0
     assert "stored no data statistics" in (out / "report.html").read_text()

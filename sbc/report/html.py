@@ -209,15 +209,16 @@ sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / pri
 """
 
 
-def write_report(out: str | os.PathLike[str], strata: int = STRATA) -> Path:
+def write_report(out: str | os.PathLike[str], strata: int | None = None) -> Path:
     """Write ``out/report.html`` from the stored results of the run in ``out``.
 
     Parameters
     ----------
     out : path
         A run's output folder.
-    strata : int
-        Number of equal-count strata of each data statistic (tertiles by default).
+    strata : int, optional
+        Number of equal-count strata of each data statistic; default the run's own (``sbc
+        run --strata``, recorded in ``run.json``), else 3 (tertiles).
 
     Returns
     -------
@@ -230,7 +231,8 @@ def write_report(out: str | os.PathLike[str], strata: int = STRATA) -> Path:
         If the folder holds no readable results.
     """
     store = RunStore(out)
-    text = render(store.results(), store.record(), strata)
+    record = store.record()
+    text = render(store.results(), record, strata or int(record.get("strata", STRATA)))
     path = Path(out) / "report.html"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
