@@ -231,8 +231,9 @@ def write_report(out: str | os.PathLike[str], strata: int | None = None) -> Path
         If the folder holds no readable results.
     """
     store = RunStore(out)
+    results = store.results()
     record = store.record()
-    text = render(store.results(), record, strata or int(record.get("strata", STRATA)))
+    text = render(results, record, strata or int(record.get("strata", STRATA)))
     path = Path(out) / "report.html"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
