@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -12,7 +12,9 @@ import pandas as pd
 
 import scenarios
 from sbc.backends import ADAPTATIONS, DEFAULTS, Sampling
+from sbc.posterior_sbc import Reference
 from sbc.scenario import Scenario, SettingError
+from sbc.stats.strata import STRATA
 from sbc.store import RunStore, StoreError
 
 
@@ -106,6 +108,27 @@ def _parser() -> _Parser:
         metavar="SECONDS",
         help="stop a fit running longer and record it as that fit's error",
     )
+    run.add_argument(
+        "--posterior",
+        action="store_true",
+        help="posterior SBC: parameters from the posterior given the scenario's real data, models "
+        "refitted on the real plus simulated data (default --out reports/SCENARIO-posterior)",
+    )
+    run.add_argument(
+        "--reference",
+        default=None,
+        metavar="MODEL",
+        help="posterior SBC: the model whose posterior supplies the parameters "
+        "(default: the scenario's reference model)",
+    )
+    run.add_argument(
+        "--reference-draws",
+        type=_count(1),
+        default=None,
+        metavar="N",
+        help="posterior SBC: draws per chain (4 chains) of the reference fit (default: 1000)",
+    )
+    _add_strata(run, STRATA)
     _add_backend(run)
     _add_data(run)
     mutants = commands.add_parser(
@@ -135,6 +158,7 @@ def _parser() -> _Parser:
     show.add_argument("out", type=_folder)
     report = commands.add_parser("report", help="(re)write DIR/report.html from stored results")
     report.add_argument("out", type=_folder)
+    _add_strata(report, None)
     sweep = commands.add_parser(
         "sweep", help="run (or resume) one SBC run per cell of a grid of settings"
     )
@@ -182,6 +206,17 @@ def _add_data(command: argparse.ArgumentParser) -> None:
     command.add_argument("--min-students", default=None, help="same as --set min_students=...")
 
 
+def _add_strata(command: argparse.ArgumentParser, default: int | None) -> None:
+    shown = f"{STRATA}, tertiles" if default else "the run's own"
+    command.add_argument(
+        "--strata",
+        type=_count(2),
+        default=default,
+        metavar="K",
+        help=f"equal-count strata of each data statistic (default: {shown})",
+    )
+
+
 def _add_backend(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--backend",
@@ -217,8 +252,13 @@ def _overrides(pairs: Sequence[str], args: argparse.Namespace | None = None) -> 
     return values
 
 
-def _print_summary(results: pd.DataFrame, estimands: pd.DataFrame | None = None) -> None:
+def _print_summary(
+    results: pd.DataFrame,
+    strata: pd.DataFrame | None = None,
+    estimands: pd.DataFrame | None = None,
+) -> None:
     from sbc.calibration import ALPHA, estimand_table, model_table
+    from sbc.stratified import stratified_verdict
 
     if estimands is None:
         estimands = estimand_table(results)
@@ -259,6 +299,9 @@ def _print_summary(results: pd.DataFrame, estimands: pd.DataFrame | None = None)
         print(estimands[columns].to_string(index=False))
         print(f"\nverdict (pot_c uniformity test, Holm-adjusted, family-wise level {ALPHA}):")
         print(models[verdict].to_string(index=False))
+        if strata is not None and not strata.empty:
+            print("\nby data stratum (Holm over every quantity, statistic and stratum):")
+            print(stratified_verdict(strata).to_string(index=False))
 
 
 def _sampling(args: argparse.Namespace) -> Sampling:
@@ -286,6 +329,28 @@ def _models(scenario: Scenario, text: str | None) -> list[str]:
     return models
 
 
+def _reference(
+    args: argparse.Namespace, scenario: Scenario, settings: Mapping[str, object]
+) -> Reference | None:
+    """Posterior SBC's reference (checked), or ``None`` for prior SBC."""
+    from sbc import posterior_sbc
+
+    if not args.posterior:
+        if args.reference is not None or args.reference_draws is not None:
+            raise UsageError("--reference and --reference-draws need --posterior")
+        return None
+    name = args.reference or posterior_sbc.default_reference(scenario)
+    sampling = Sampling(
+        chains=4,
+        tune=args.tune,
+        draws=args.reference_draws or DEFAULTS.draws,
+        target_accept=args.target_accept,
+    )
+    reference = posterior_sbc.Reference(name, sampling)
+    posterior_sbc.check(scenario, settings, reference)
+    return reference
+
+
 def _run(args: argparse.Namespace) -> None:
     from sbc.checks import check_scenario
     from sbc.runner import default_jobs, run
@@ -296,8 +361,10 @@ def _run(args: argparse.Namespace) -> None:
     settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
     models = _models(scenario, args.models)
     check_scenario(scenario, settings, models)
-    out = args.out if args.out is not None else Path("reports") / scenarios.display_name(scenario)
-    _import_in_background("sbc.calibration", "sbc.report.html")
+    reference = _reference(args, scenario, settings)
+    name = scenarios.display_name(scenario) + ("-posterior" if reference else "")
+    out = args.out if args.out is not None else Path("reports") / name
+    _import_in_background("sbc.calibration", "sbc.stratified", "sbc.report.html")
     try:
         results = run(
             scenario,
@@ -315,6 +382,7 @@ def _run(args: argparse.Namespace) -> None:
             backend=args.backend,
             scheduler=args.scheduler,
             overwrite=args.overwrite,
+            posterior=reference,
         )
     except KeyboardInterrupt:
         done = len(RunStore(out).finished())
@@ -326,12 +394,16 @@ def _run(args: argparse.Namespace) -> None:
         raise SystemExit(130) from None
     from sbc.calibration import estimand_table
     from sbc.report.html import write_report
+    from sbc.stratified import strata_table
 
     estimands = estimand_table(results)
     estimands.to_csv(out / "summary.csv", index=False)
-    report = write_report(out, results, estimands)
+    strata = strata_table(results, args.strata)
+    strata.to_csv(out / "strata.csv", index=False)
+    RunStore(out).annotate("strata", args.strata)  # the report (and its rewrites) use it too
+    report = write_report(out, results=results, estimands=estimands, strata_table=strata)
     if not args.quiet:
-        _print_summary(results, estimands)
+        _print_summary(results, strata, estimands)
         print(f"\nresults: {out / 'results.parquet'}\nreport:  {report}")
 
 
@@ -356,6 +428,11 @@ def _list() -> None:
         for model in scenario.models:
             mark = " (mutant: planted bug)" if model.mutant else ""
             print(f"    {model.name:<{width}}{model.description}{mark}")
+        if scenario.data_statistics:
+            stats = ", ".join(s.name for s in scenario.data_statistics)
+            print(f"  data statistics (report strata): {stats}")
+        if scenario.real_data is not None and scenario.augment is not None:
+            print(f"  posterior SBC (--posterior): reference model {scenario.reference_model}")
         print("  settings (--set KEY=VALUE):")
         width = max(len(s.name) for s in scenario.settings) + 2
         value = max(len(str(s.default)) for s in scenario.settings) + 2
@@ -409,13 +486,16 @@ def _fit(args: argparse.Namespace) -> None:
 
 
 def _summary(out: Path) -> None:
-    _print_summary(RunStore(out).results())
+    from sbc.stratified import strata_table
+
+    results = RunStore(out).results()
+    _print_summary(results, strata_table(results))
 
 
-def _report(out: Path) -> None:
+def _report(out: Path, strata: int | None = None) -> None:
     from sbc.report.html import write_report
 
-    print(write_report(out))
+    print(write_report(out, strata))
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -460,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "list":
             _list()
         elif args.command == "report":
-            _report(args.out)
+            _report(args.out, args.strata)
         else:
             _summary(args.out)
     except (UsageError, SettingError, StoreError, SpecError) as exc:

@@ -67,6 +67,11 @@ COMPILE_FAILED = "compile failed: "
 SIMULATION_FAILED = "simulation failed: "
 """Prefix of the ``error`` of every fit of a simulation the simulator could not produce."""
 
+STATISTIC_PREFIX = "stat:"
+"""Prefix of the data-statistic columns that follow :data:`COLUMNS` (``stat:between_within``):
+one per :class:`sbc.scenario.DataStatistic` of the scenario, the same in every row of a
+simulation. Runs made before data statistics existed have none."""
+
 TIMING_COLUMNS: tuple[str, ...] = ("fit_seconds",)
 """Columns that measure wall time and so differ between otherwise identical runs."""
 
@@ -96,6 +101,10 @@ class Task:
         Fixed thinning factor, or ``None`` for one from the effective sample size.
     test_quantities : bool
         Also rank the scenario's test quantities (log-likelihood ...).
+    reference : mapping of str to ndarray, optional
+        Posterior SBC: the parameters of this simulation, one draw of the reference
+        posterior given the real data (:mod:`sbc.posterior_sbc`). The data set is then the
+        real data joined with data simulated from them, fitted on the augmented design.
     """
 
     scenario: str
@@ -106,15 +115,42 @@ class Task:
     sampling: Sampling
     thin: int | None = None
     test_quantities: bool = True
+    reference: Mapping[str, np.ndarray] | None = None
 
 
-def compiled(scenario: Scenario, settings: Mapping[str, Any], model: Model, design: Any) -> Fitter:
-    """Return the compiled ``model`` for this process, compiling it on first use."""
-    key = (scenario.name, tuple(sorted(settings.items())), model.name)
+def compiled(
+    scenario: Scenario,
+    settings: Mapping[str, Any],
+    model: Model,
+    design: Any,
+    posterior: bool = False,
+) -> Fitter:
+    """Return the compiled ``model`` for this process, compiling it on first use.
+
+    With ``posterior``, ``design`` is the augmented design of posterior SBC and the model is
+    compiled against the real data joined with itself (same shapes as every refit).
+    """
+    key = (scenario.name, tuple(sorted(settings.items())), model.name, posterior)
     if key not in _COMPILED:
-        example = scenario.simulate(design, seeding.example_rng()).data
-        _COMPILED[key] = model.backend.compile(design, example)
+        if posterior:
+            from sbc.posterior_sbc import example
+
+            data = example(scenario, scenario.design(dict(settings)))
+        else:
+            data = scenario.simulate(design, seeding.example_rng()).data
+        _COMPILED[key] = model.backend.compile(design, data)
     return _COMPILED[key]
+
+
+def prepare_design(scenario: Scenario, task: Task) -> tuple[Any, Simulation]:
+    """The design the models are fitted on and the simulated data set of ``task``."""
+    design = scenario.design(dict(task.settings))
+    rng = seeding.data_rng(task.seed, task.simulation)
+    if task.reference is None:
+        return design, scenario.simulate(design, rng)
+    from sbc.posterior_sbc import replicate
+
+    return replicate(scenario, design, task.reference, rng)
 
 
 @dataclass(frozen=True)
@@ -132,6 +168,8 @@ class Prepared:
     simulation: Simulation
     truth: Mapping[str, float]
     with_quantities: bool
+    statistics: Mapping[str, float]
+    posterior: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -170,9 +208,8 @@ def run_task(task: Task) -> pd.DataFrame:
 
     scenario = get(task.scenario)
     settings = dict(task.settings)
-    design = scenario.design(settings)
+    design, simulation = prepare_design(scenario, task)
     estimands = scenario.estimands(design)
-    simulation = scenario.simulate(design, seeding.data_rng(task.seed, task.simulation))
     truth = {e: float(simulation.truth[e]) for e in estimands}
     if task.test_quantities:
         at_truth = {e: np.asarray(v) for e, v in truth.items()}
@@ -181,16 +218,28 @@ def run_task(task: Task) -> pd.DataFrame:
             for name, value in scenario.quantities(at_truth, simulation.data, design).items()
         }
     prepared = Prepared(
-        scenario, settings, design, estimands, simulation, truth, task.test_quantities
+        scenario,
+        settings,
+        design,
+        estimands,
+        simulation,
+        truth,
+        task.test_quantities,
+        scenario.statistics(simulation.data, design),
+        task.reference is not None,
     )
-    broken = uncompilable(scenario, settings, design, task.models)
+    broken = uncompilable(scenario, settings, design, task.models, prepared.posterior)
     names = task.models if broken is None else (broken,)  # the run stops on a broken model
     frames = [fit_model(prepared, scenario.model(name), task) for name in names]
     return pd.concat(frames, ignore_index=True)
 
 
 def uncompilable(
-    scenario: Scenario, settings: Mapping[str, Any], design: Any, names: Sequence[str]
+    scenario: Scenario,
+    settings: Mapping[str, Any],
+    design: Any,
+    names: Sequence[str],
+    posterior: bool = False,
 ) -> str | None:
     """Compile every model named (once per process); the first that cannot be, or ``None``.
 
@@ -200,7 +249,7 @@ def uncompilable(
     """
     for name in names:
         try:
-            compiled(scenario, settings, scenario.model(name), design)
+            compiled(scenario, settings, scenario.model(name), design, posterior)
         except Exception:
             return name
     return None
@@ -223,7 +272,9 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fitter = compiled(prepared.scenario, prepared.settings, model, prepared.design)
+            fitter = compiled(
+                prepared.scenario, prepared.settings, model, prepared.design, prepared.posterior
+            )
             start = time.perf_counter()
             sampling = task.sampling.resolve(model.sampling)
             posterior = fitter.fit(prepared.simulation.data, sampler_seed, sampling)
@@ -244,7 +295,8 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
                     "fit_seconds": time.perf_counter() - start,
                     "error": text,
                     "warnings": _warning_text(caught),
-                }
+                },
+                prepared.statistics,
             )
     return _frame(
         {
@@ -256,7 +308,8 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
             "fit_seconds": seconds,
             "error": None,
             "warnings": _warning_text(caught),
-        }
+        },
+        prepared.statistics,
     )
 
 
@@ -305,8 +358,13 @@ def _warning_text(caught: Sequence[warnings.WarningMessage]) -> str | None:
     return "\n".join(messages) or None
 
 
-def _frame(columns: Mapping[str, Any]) -> pd.DataFrame:
-    """Build a result frame with every column of :data:`COLUMNS`, in order, typed."""
+def _frame(
+    columns: Mapping[str, Any], statistics: Mapping[str, float] | None = None
+) -> pd.DataFrame:
+    """Build a result frame with every column of :data:`COLUMNS`, in order, typed.
+
+    The data ``statistics`` of the simulation follow as float columns ``stat:<name>``.
+    """
     n = len(columns["estimand"])
     data = {}
     for name in COLUMNS:
@@ -316,6 +374,8 @@ def _frame(columns: Mapping[str, Any]) -> pd.DataFrame:
         data[name] = (
             np.asarray(values, dtype=float) if dtype == "float64" else pd.array(values, dtype=dtype)
         )
+    for name, value in (statistics or {}).items():
+        data[f"{STATISTIC_PREFIX}{name}"] = np.full(n, value, dtype=float)
     return pd.DataFrame(data)
 
 

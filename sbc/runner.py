@@ -14,10 +14,12 @@ import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from tqdm import tqdm
 
+from sbc import posterior_sbc
 from sbc.backends import Sampling
 from sbc.checks import display, one_line
 from sbc.failfast import FIRST_FITS, FailureWatch, ModelFailure
 from sbc.fitting import Task
+from sbc.posterior_sbc import Reference
 from sbc.scenario import Scenario, SettingError
 from sbc.store import RunStore, versions
 from sbc.worker import Job, work
@@ -54,6 +56,7 @@ def run(
     backend: str = "loky",
     scheduler: str | None = None,
     overwrite: bool = False,
+    posterior: Reference | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) an SBC run and return its results table.
 
@@ -98,6 +101,11 @@ def run(
         Address of the Dask scheduler (``tcp://host:port``), for ``backend="dask"``.
     overwrite : bool
         Delete sbc's files in ``out`` first and start afresh.
+    posterior : Reference, optional
+        Posterior SBC instead of prior SBC: the parameters of the simulations are draws of
+        this reference model's posterior given the scenario's real data, and the models
+        are refitted on the real data plus data simulated from them
+        (:mod:`sbc.posterior_sbc`). The run folder records the mode.
 
     Returns
     -------
@@ -123,6 +131,8 @@ def run(
         "thin": thin if thin is not None else "ess",
         "test_quantities": test_quantities,
     }
+    if posterior is not None:  # prior runs keep the identity of runs made before the mode
+        identity |= {"mode": "posterior", "reference": posterior.identity()}
     extra = {
         "name": display(scenario),  # the declared name, for titles (identity holds the reference)
         "simulations": simulations,
@@ -131,6 +141,8 @@ def run(
         "model_notes": {m: n for m in models if (n := scenario.model(m).note)},
     }
     store.open(identity, extra)
+    store.annotate("data_statistics", {s.name: s.description for s in scenario.data_statistics})
+    pool = _reference_pool(store, scenario, settings, posterior, seed, simulations)
     done = store.finished()
     tasks = [
         Task(
@@ -142,6 +154,7 @@ def run(
             sampling,
             thin,
             test_quantities,
+            posterior_sbc.draw(pool, i) if pool is not None else None,
         )
         for i in range(simulations)
         if i not in done
@@ -195,6 +208,28 @@ def _close(results: Iterator[pd.DataFrame]) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # joblib warns that unfinished tasks were cancelled
             close()
+
+
+def _reference_pool(
+    store: RunStore,
+    scenario: Scenario,
+    settings: dict[str, Any],
+    posterior: Reference | None,
+    seed: int,
+    simulations: int,
+) -> posterior_sbc.Pool | None:
+    """Posterior SBC's reference draws (fitted once, kept in the run folder), or ``None``."""
+    if posterior is None:
+        return None
+    pool, info = posterior_sbc.load_or_fit(store.out, scenario, settings, posterior, seed)
+    store.annotate("reference_fit", info)
+    if simulations > info["size"]:
+        raise SettingError(
+            f"the reference posterior ({info['chains']} chains x {info['draws']} draws, "
+            f"thinned by {info['thin']}) holds {info['size']} roughly independent draws: "
+            f"run at most {info['size']} simulations, or more --reference-draws in a new folder"
+        )
+    return pool
 
 
 def _execute(

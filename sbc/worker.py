@@ -61,7 +61,11 @@ def _uncompilable(task: Task) -> str | None:
 
     scenario = get(task.scenario)
     settings = dict(task.settings)
-    return uncompilable(scenario, settings, scenario.design(settings), task.models)
+    design = scenario.design(settings)
+    posterior = task.reference is not None
+    if posterior:
+        design = scenario.augment(design)
+    return uncompilable(scenario, settings, design, task.models, posterior)
 
 
 def _timed(task: Task, seconds: float) -> pd.DataFrame:

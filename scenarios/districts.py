@@ -28,6 +28,11 @@ hyperparameters; here every prior is the declared setting and the student concen
 one shared ``nu``. Scores and group means are clipped to ``[1e-6, 1 - 1e-6]`` (see
 :func:`scenarios.school.draw_means`).
 
+Data statistics, one per level (see :mod:`sbc.stats.pooling`): ``district_spread``, the sd
+of the district averages of school sample means over the sd that the spread of schools
+within districts alone would give them, and ``school_spread``, the sd of school sample means
+about their district's average over the sd that within-school noise alone would give them.
+
 Estimands: ``pop_mean`` (the population mean of district means, which is also the mean of
 school means), ``district_mean[d]`` (the mean of the school means of district ``d``) and
 ``school_mean[k]``.
@@ -73,7 +78,18 @@ import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Model, Scenario, Setting, Simulation, mutant_models, open_unit, positive
+from sbc.scenario import (
+    DataStatistic,
+    Model,
+    Process,
+    Scenario,
+    Setting,
+    Simulation,
+    mutant_models,
+    open_unit,
+    positive,
+)
+from sbc.stats.pooling import group_means, spread_ratio
 from scenarios.school import (
     at_least_one,
     beta_scores,
@@ -197,8 +213,8 @@ def estimands(design: Design) -> tuple[str, ...]:
     )
 
 
-def simulate(design: Design, rng: np.random.Generator) -> Simulation:
-    """Draw the parameters from the prior, then the scores."""
+def prior(design: Design, rng: np.random.Generator) -> dict[str, Any]:
+    """Draw the parameters from the prior (named as in the ``partial`` model)."""
     pop_mean = rng.beta(*design.pop_mean_beta)
     shape, rate = design.gamma("district_concentration")
     district_conc = rng.gamma(shape, 1 / rate)
@@ -207,12 +223,39 @@ def simulate(design: Design, rng: np.random.Generator) -> Simulation:
     school_conc = rng.gamma(shape, 1 / rate)
     school_mean = draw_means(rng, district_mean[design.district_of_school], school_conc)
     shape, rate = design.gamma("nu")
-    nu = rng.gamma(shape, 1 / rate)
+    return {
+        "pop_mean": pop_mean,
+        "district_conc": district_conc,
+        "district_mean": district_mean,
+        "school_conc": school_conc,
+        "school_mean": school_mean,
+        "nu": rng.gamma(shape, 1 / rate),
+    }
+
+
+def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    """The scores given the parameters, and the estimands' true values."""
+    school_mean = np.asarray(params["school_mean"], dtype=float)
+    district_mean = np.asarray(params["district_mean"], dtype=float)
+    nu = float(params["nu"])
     score = draw_scores(rng, school_mean[design.school], np.full(design.school.size, nu))
-    truth = {"pop_mean": pop_mean}
-    truth |= {f"district_mean[{d + 1}]": m for d, m in enumerate(district_mean)}
-    truth |= {f"school_mean[{k + 1}]": m for k, m in enumerate(school_mean)}
-    return Simulation(truth={k: float(v) for k, v in truth.items()}, data={"score": score})
+    truth = {"pop_mean": float(params["pop_mean"])}
+    truth |= {f"district_mean[{d + 1}]": float(m) for d, m in enumerate(district_mean)}
+    truth |= {f"school_mean[{k + 1}]": float(m) for k, m in enumerate(school_mean)}
+    return Simulation(truth=truth, data={"score": score})
+
+
+simulate = Process(prior, generate)
+"""Parameters from the prior, then the scores (one random stream)."""
+
+
+def _school_level(design: Design, data: Mapping[str, np.ndarray]) -> float:
+    return spread_ratio(data["score"], design.school, parent=design.district_of_school)
+
+
+def _district_level(design: Design, data: Mapping[str, np.ndarray]) -> float:
+    means, _ = group_means(data["score"], design.school)
+    return spread_ratio(means, design.district_of_school)
 
 
 def _out(
@@ -437,4 +480,19 @@ SCENARIO = Scenario(
         ),
     ),
     check_settings=check_settings,
+    data_statistics=(
+        DataStatistic(
+            "district_spread",
+            "sd of the district averages of school sample means over the sd the spread of "
+            "schools within districts alone gives them (about 1: pool the districts strongly)",
+            _district_level,
+        ),
+        DataStatistic(
+            "school_spread",
+            "sd of school sample means about their district's over the sd within-school "
+            "noise alone gives them (about 1: pool the schools strongly)",
+            _school_level,
+        ),
+    ),
+    reference_model="partial",
 )

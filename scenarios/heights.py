@@ -13,6 +13,9 @@ with ``n_groups`` countries of ``n_per_group`` people each (seed: 4 x 20, around
 Estimands: ``grand_mean``, ``sigma`` and ``country_mean[j]`` for j = 1..n_groups.
 Test quantities: the log-likelihood of the heights (``loglik``, and per country
 ``loglik[cj]``) and the spread of the country means (``country_mean_sd``).
+Data statistic: ``between_within``, the sd of the country sample means over the sd that
+within-country noise alone would give them (the square root of the one-way ANOVA F): near
+1 the data call for strong pooling, large for little.
 
 Models:
 
@@ -30,6 +33,13 @@ Models:
 * ``partial_bambi`` (Bambi, ``height ~ 1 + (1|country)``, non-centred by Bambi): exactly
   the generative process written as a formula; calibrated, but its non-centred geometry
   needs 4 longer chains and small steps (its own sampler settings).
+* ``partial_eb`` (PyMC): empirical Bayes, a habit: ``partial`` with ``between_sd`` fixed
+  at its method-of-moments estimate from the data (:func:`eb_between_sd`, fed in through
+  ``PyMCModel(derive=...)``), which is 0 whenever the country means spread no more than
+  noise would make them. It ignores the uncertainty of ``between_sd`` and pools completely
+  when the data show little between-country spread: over-confident there, close to
+  ``partial`` where the countries clearly differ. Its miscalibration sits in one part of
+  the data space, which the stratified verdict finds (see ``between_within`` below).
 * ``mutant_*``: the ``partial`` model with one planted bug each (:data:`MUTANTS`), left
   out of default runs; ``sbc mutants heights`` checks that SBC flags every one.
 """
@@ -45,7 +55,18 @@ import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, mutant_models, positive
+from sbc.scenario import (
+    DataStatistic,
+    Likelihood,
+    Model,
+    Process,
+    Scenario,
+    Setting,
+    Simulation,
+    mutant_models,
+    positive,
+)
+from sbc.stats.pooling import group_means, spread_ratio, within_variance
 
 
 def _at_least_one(value: int) -> str | None:
@@ -100,16 +121,32 @@ def estimands(design: Design) -> tuple[str, ...]:
     return ("grand_mean", "sigma", *(f"country_mean[{j + 1}]" for j in range(design.n_groups)))
 
 
-def simulate(design: Design, rng: np.random.Generator) -> Simulation:
-    """Draw the parameters from the prior, then the heights."""
+def prior(design: Design, rng: np.random.Generator) -> dict[str, Any]:
+    """Draw the parameters from the prior (named as in the ``partial`` model)."""
     grand_mean = rng.normal(design.mean_location, design.mean_scale)
     between_sd = abs(rng.normal(0.0, design.between_sd_scale))
     country_mean = grand_mean + between_sd * rng.normal(size=design.n_groups)
     sigma = abs(rng.normal(0.0, design.within_sd_scale))
+    return {
+        "grand_mean": grand_mean,
+        "between_sd": between_sd,
+        "country_mean": country_mean,
+        "sigma": sigma,
+    }
+
+
+def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    """The heights given the parameters, and the estimands' true values."""
+    country_mean = np.asarray(params["country_mean"], dtype=float)
+    sigma = float(params["sigma"])
     height = rng.normal(country_mean[design.country], sigma)
-    truth = {"grand_mean": grand_mean, "sigma": sigma}
-    truth |= {f"country_mean[{j + 1}]": m for j, m in enumerate(country_mean)}
-    return Simulation(truth={k: float(v) for k, v in truth.items()}, data={"height": height})
+    truth = {"grand_mean": float(params["grand_mean"]), "sigma": sigma}
+    truth |= {f"country_mean[{j + 1}]": float(m) for j, m in enumerate(country_mean)}
+    return Simulation(truth=truth, data={"height": height})
+
+
+simulate = Process(prior, generate)
+"""Parameters from the prior, then the heights (one random stream)."""
 
 
 def _by_country(
@@ -186,6 +223,36 @@ def _build_partial_centred(design: Design, example: Mapping[str, np.ndarray]) ->
         grand_mean = pm.Normal("grand_mean", design.mean_location, design.mean_scale)
         between_sd = pm.HalfNormal("between_sd", design.between_sd_scale)
         country_mean = pm.Normal("country_mean", grand_mean, between_sd, dims="country")
+        sigma = pm.HalfNormal("sigma", design.within_sd_scale)
+        pm.Normal("obs", country_mean[design.country], sigma, observed=height)
+    return model
+
+
+def eb_between_sd(design: Design, data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Method-of-moments estimate of the between-country sd from one data set.
+
+    ``sqrt(max(0, var(country sample means) - s_w^2 / n))``: 0 whenever the country means
+    spread no more than within-country noise alone would make them (then ``partial_eb``
+    pools the countries completely).
+    """
+    means, counts = group_means(data["height"], design.country)
+    if means.size < 2:
+        return {"between_sd_hat": np.asarray(0.0)}
+    noise = within_variance(data["height"], design.country) / counts
+    tau2 = np.var(means, ddof=1) - np.mean(noise)
+    return {"between_sd_hat": np.asarray(np.sqrt(tau2) if tau2 > 0 else 0.0)}
+
+
+def _build_eb(design: Design, example: Mapping[str, np.ndarray]) -> Any:
+    """``partial`` with the between-country sd fixed at the data's estimate (a plug-in)."""
+    import pymc as pm
+
+    with pm.Model(coords={"country": design.labels}) as model:
+        height = pm.Data("height", example["height"])
+        between_sd = pm.Data("between_sd_hat", example["between_sd_hat"])
+        grand_mean = pm.Normal("grand_mean", design.mean_location, design.mean_scale)
+        z = pm.Normal("z", 0.0, 1.0, dims="country")
+        country_mean = pm.Deterministic("country_mean", grand_mean + between_sd * z, dims="country")
         sigma = pm.HalfNormal("sigma", design.within_sd_scale)
         pm.Normal("obs", country_mean[design.country], sigma, observed=height)
     return model
@@ -312,6 +379,10 @@ def _spread(
     return {"country_mean_sd": means.std(axis=-1, ddof=1)}
 
 
+def _between_within(design: Design, data: Mapping[str, np.ndarray]) -> float:
+    return spread_ratio(data["height"], design.country)
+
+
 SCENARIO = Scenario(
     name="heights",
     description="heights of people within countries (normal, two levels)",
@@ -360,6 +431,12 @@ SCENARIO = Scenario(
             # divergent, 44 gradient evaluations per draw (the report's cost columns show it).
             sampling={"chains": 4, "tune": 500, "draws": 1500, "target_accept": 0.995},
         ),
+        Model(
+            "partial_eb",
+            "as partial, between-country sd fixed at its moment estimate (empirical Bayes, PyMC)",
+            PyMCModel(_build_eb, data=("height",), derive=eb_between_sd),
+            _partial_estimands,
+        ),
         *mutant_models(
             MUTANTS,
             lambda bug: PyMCModel(partial(_build_mutant, bug=bug), data=("height",)),
@@ -368,4 +445,13 @@ SCENARIO = Scenario(
     ),
     likelihood=Likelihood(_loglik, groups=_groups),
     test_quantities=_spread,
+    data_statistics=(
+        DataStatistic(
+            "between_within",
+            "sd of the country sample means over the sd within-country noise alone gives them "
+            "(about 1: the data call for strong pooling; large: for little)",
+            _between_within,
+        ),
+    ),
+    reference_model="partial",
 )

@@ -41,7 +41,16 @@ import pandas as pd
 from scipy.special import digamma, expit, polygamma
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Model, Scenario, Setting, Simulation, open_unit, positive
+from sbc.scenario import (
+    DataStatistic,
+    Model,
+    Process,
+    Scenario,
+    Setting,
+    Simulation,
+    open_unit,
+    positive,
+)
 
 SCORE_EPS = 1e-6
 """Simulated scores are clipped to ``[SCORE_EPS, 1 - SCORE_EPS]``."""
@@ -263,13 +272,22 @@ def estimands(design: Design) -> tuple[str, ...]:
     return ("mu", "nu")
 
 
-def simulate(design: Design, rng: np.random.Generator) -> Simulation:
-    """Draw mu and nu from the prior, then the scores."""
+def prior(design: Design, rng: np.random.Generator) -> dict[str, float]:
+    """Draw mu and nu from the prior."""
     mu = rng.beta(*design.mu_beta)
     shape, rate = design.nu_gamma
-    nu = rng.gamma(shape, 1 / rate)
+    return {"mu": mu, "nu": rng.gamma(shape, 1 / rate)}
+
+
+def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    """The scores given mu and nu."""
+    mu, nu = float(params["mu"]), float(params["nu"])
     score = draw_scores(rng, np.full(design.n_students, mu), np.full(design.n_students, nu))
-    return Simulation(truth={"mu": float(mu), "nu": float(nu)}, data={"score": score})
+    return Simulation(truth={"mu": mu, "nu": nu}, data={"score": score})
+
+
+simulate = Process(prior, generate)
+"""mu and nu from the prior, then the scores."""
 
 
 # ---- models ----------------------------------------------------------------------------
@@ -336,4 +354,17 @@ SCENARIO = Scenario(
         ),
     ),
     check_settings=check_settings,
+    data_statistics=(
+        DataStatistic(
+            "mean_score",
+            "the school's average score",
+            lambda design, data: float(np.mean(data["score"])),
+        ),
+        DataStatistic(
+            "sd_score",
+            "the sd of the scores (small: a large concentration nu)",
+            lambda design, data: float(np.std(data["score"], ddof=1)),
+        ),
+    ),
+    reference_model="exact",
 )

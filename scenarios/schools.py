@@ -23,6 +23,9 @@ copied: every prior here is the declared setting. Scores are clipped to
 :func:`scenarios.school.draw_means`); under the defaults at least one score is clipped in
 0.4% of simulated data sets.
 
+Data statistic: ``between_within``, the sd of the school sample means over the sd that
+within-school noise alone would give them (see :mod:`sbc.stats.pooling`).
+
 Estimands: ``school_mean[j]``, ``pop_mean`` and ``nu``. ``nu`` is the *typical* student
 concentration: in the generative process and ``partial`` the shared ``nu`` (the median of
 the school concentrations ``nu_school[j]``); each other model reports its own closest
@@ -68,7 +71,18 @@ import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Model, Scenario, Setting, Simulation, mutant_models, open_unit, positive
+from sbc.scenario import (
+    DataStatistic,
+    Model,
+    Process,
+    Scenario,
+    Setting,
+    Simulation,
+    mutant_models,
+    open_unit,
+    positive,
+)
+from sbc.stats.pooling import spread_ratio
 from scenarios.school import (
     at_least_one,
     beta_scores,
@@ -163,8 +177,8 @@ def estimands(design: Design) -> tuple[str, ...]:
     return ("pop_mean", "nu", *(f"school_mean[{j + 1}]" for j in range(design.n_schools)))
 
 
-def simulate(design: Design, rng: np.random.Generator) -> Simulation:
-    """Draw the parameters from the prior, then the scores."""
+def prior(design: Design, rng: np.random.Generator) -> dict[str, Any]:
+    """Draw the parameters from the prior (named as in the ``partial`` model)."""
     pop_mean = rng.beta(*design.pop_mean_beta)
     shape, rate = design.kappa_gamma
     kappa = rng.gamma(shape, 1 / rate)
@@ -173,10 +187,32 @@ def simulate(design: Design, rng: np.random.Generator) -> Simulation:
     nu = rng.gamma(shape, 1 / rate)
     nu_spread = abs(rng.normal(0.0, design.nu_spread_scale))
     nu_school = nu * np.exp(nu_spread * rng.normal(size=design.n_schools))
+    return {
+        "pop_mean": pop_mean,
+        "kappa": kappa,
+        "school_mean": school_mean,
+        "nu": nu,
+        "nu_spread": nu_spread,
+        "nu_school": nu_school,
+    }
+
+
+def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    """The scores given the parameters, and the estimands' true values."""
+    school_mean = np.asarray(params["school_mean"], dtype=float)
+    nu_school = np.asarray(params["nu_school"], dtype=float)
     score = draw_scores(rng, school_mean[design.school], nu_school[design.school])
-    truth = {"pop_mean": pop_mean, "nu": nu}
-    truth |= {f"school_mean[{j + 1}]": m for j, m in enumerate(school_mean)}
-    return Simulation(truth={k: float(v) for k, v in truth.items()}, data={"score": score})
+    truth = {"pop_mean": float(params["pop_mean"]), "nu": float(params["nu"])}
+    truth |= {f"school_mean[{j + 1}]": float(m) for j, m in enumerate(school_mean)}
+    return Simulation(truth=truth, data={"score": score})
+
+
+simulate = Process(prior, generate)
+"""Parameters from the prior, then the scores (one random stream)."""
+
+
+def _between_within(design: Design, data: Mapping[str, np.ndarray]) -> float:
+    return spread_ratio(data["score"], design.school)
 
 
 def _by_school(
@@ -341,4 +377,13 @@ SCENARIO = Scenario(
         ),
     ),
     check_settings=check_settings,
+    data_statistics=(
+        DataStatistic(
+            "between_within",
+            "sd of the school sample means over the sd within-school noise alone gives them "
+            "(about 1: the data call for strong pooling; large: for little)",
+            _between_within,
+        ),
+    ),
+    reference_model="partial",
 )

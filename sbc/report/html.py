@@ -26,6 +26,8 @@ from sbc.calibration import (
     panel_data,
 )
 from sbc.report import figures
+from sbc.report.strata_html import health_section, mode_note, strata_section
+from sbc.stats.strata import STRATA
 from sbc.store import RunStore
 
 CSS = """
@@ -155,6 +157,11 @@ def _run_info(record: dict[str, Any], results: pd.DataFrame) -> str:
     items = {
         "scenario": scenario_name(record),
         "reference": identity["scenario"],
+        "mode": (
+            f"posterior SBC (reference {identity['reference']['model']})"
+            if identity.get("mode") == "posterior"
+            else "prior SBC"
+        ),
         "settings": json.dumps(identity["settings"]),
         "models": ", ".join(identity["models"]),
         "seed": identity["seed"],
@@ -177,12 +184,17 @@ def scenario_name(record: dict[str, Any]) -> str:
 
 
 def render(
-    results: pd.DataFrame, record: dict[str, Any], estimands: pd.DataFrame | None = None
+    results: pd.DataFrame,
+    record: dict[str, Any],
+    strata: int = STRATA,
+    estimands: pd.DataFrame | None = None,
+    strata_table: pd.DataFrame | None = None,
 ) -> str:
     """HTML text of the report for a results table and its ``run.json`` record.
 
-    ``estimands`` is the results' :func:`~sbc.calibration.estimand_table`, if already
-    computed.
+    ``strata`` is the number of equal-count strata of each data statistic; ``estimands``
+    and ``strata_table`` are the results' :func:`~sbc.calibration.estimand_table` and
+    :func:`~sbc.stratified.strata_table`, if already computed.
     """
     scenario = scenario_name(record)
     reference = str(record["identity"]["scenario"])
@@ -208,15 +220,18 @@ def render(
         title = f"{escape(group)} <small>({count})</small>"
         sections.append(f"<h2>{title}</h2>{''.join(figs)}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    posterior = record["identity"].get("mode") == "posterior"
+    kind = "Posterior SBC" if posterior else "Simulation-based calibration"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>SBC report: {escape(scenario)}</title>
+<title>{"Posterior SBC" if posterior else "SBC"} report: {escape(scenario)}</title>
 <style>{CSS}</style></head>
 <body>
-<h1>Simulation-based calibration: {escape(scenario)}</h1>
+<h1>{kind}: {escape(scenario)}</h1>
 <p class="sub ref">scenario <code>{escape(reference)}</code></p>
 <p class="sub">{results["simulation"].nunique()} simulations, {len(names)} models,
 report written {stamp}</p>
+{mode_note(record)}
 <h2>Verdict by model</h2>
 <p>A model is <b>calibrated</b> when none of its estimands' or test quantities' ranks
 departs from uniform: arviz-stats' pot_c test, Holm-adjusted over all of the model's
@@ -240,6 +255,8 @@ z: (posterior mean &minus; truth) / posterior
 sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / prior variance.</p>
 {_frame_table(estimands)}
 </details>
+{strata_section(results, record, models, strata, strata_table)}
+{health_section(results)}
 {"".join(sections)}
 <h2>Run</h2>
 {_run_info(record, results)}
@@ -249,8 +266,11 @@ sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / pri
 
 def write_report(
     out: str | os.PathLike[str],
+    strata: int | None = None,
+    *,
     results: pd.DataFrame | None = None,
     estimands: pd.DataFrame | None = None,
+    strata_table: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``out/report.html`` from the stored results of the run in ``out``.
 
@@ -258,9 +278,13 @@ def write_report(
     ----------
     out : path
         A run's output folder.
-    results, estimands : pandas.DataFrame, optional
-        The stored results and their :func:`~sbc.calibration.estimand_table`, when the
-        caller already holds them (the end of a run); read and computed otherwise.
+    strata : int, optional
+        Number of equal-count strata of each data statistic; default the run's own (``sbc
+        run --strata``, recorded in ``run.json``), else 3 (tertiles).
+    results, estimands, strata_table : pandas.DataFrame, optional
+        The stored results, their :func:`~sbc.calibration.estimand_table` and their
+        :func:`~sbc.stratified.strata_table`, when the caller already holds them (the end
+        of a run); read and computed otherwise.
 
     Returns
     -------
@@ -273,7 +297,11 @@ def write_report(
         If the folder holds no readable results.
     """
     store = RunStore(out)
-    text = render(store.results() if results is None else results, store.record(), estimands)
+    record = store.record()
+    if results is None:
+        results = store.results()
+    k = strata or int(record.get("strata", STRATA))
+    text = render(results, record, k, estimands, strata_table)
     path = Path(out) / "report.html"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
