@@ -164,6 +164,9 @@ SCENARIO = Scenario(
             "school effects from a learned prior, non-centred (PyMC)",
             PyMCModel(_build_partial, data=("y",)),
             _partial_estimands,
+            # At the default 2 x 1000 draws 92% of 100 fits were healthy (R-hat > 1.01 or an
+            # ESS below 400 in the rest); at 2 x 2000, all of 100, none divergent.
+            sampling={"draws": 2000},
         ),
         Model(
             "none",
