@@ -104,12 +104,12 @@ def pyplot() -> Any:
     return plt
 
 
-def to_svg(figure: svg.Row | Any) -> str:
+def to_svg(figure: svg.Row | svg.Stack | Any) -> str:
     """Inline SVG of a report figure: an :class:`sbc.report.svg.Row`, or a matplotlib figure.
 
     A matplotlib figure's rasterised artists are embedded as PNG, and the figure is closed.
     """
-    if isinstance(figure, svg.Row):
+    if isinstance(figure, svg.Row | svg.Stack):
         return figure.to_svg()
     plt = pyplot()
     buffer = io.StringIO()

@@ -126,7 +126,7 @@ def _verdict_table(models: pd.DataFrame, record: dict[str, Any]) -> str:
             f"<td class=l>{escape(m.worst) or '&ndash;'}</td>"
             f"<td>{_fmt(m.coverage90, 2)} / {_fmt(m.coverage90_min, 2)}</td>"
             f"<td>{_fmt(m.rel_rmse, 2)}</td><td>{_fmt(m.rel_width90, 2)}</td><td>{m.fits}</td>"
-            f"{_share(m.error_share, 0)}{_share(m.healthy_share, warn_below=HEALTHY_MIN)}"
+            f"{_share(m.error_share, 0)}{_share(m.healthy_share, warn_above=1.0, warn_below=HEALTHY_MIN)}"
             f"{_share(m.divergent_share, DIVERGENT_MAX)}{_share(m.rhat_share, 1 - HEALTHY_MIN)}"
             f"{_share(m.low_ess_share, 1 - HEALTHY_MIN)}<td>{_fmt(m.median_fit_seconds, 2)}</td>"
             f"<td>{_fmt(m.seconds_per_100_ess, 2)}</td><td>{_fmt(m.grad_evals, 3)}</td>"

@@ -121,8 +121,9 @@ prior, so its ranks are not uniform even for a correct model.) Statistics:</p>
 {table}
 <details><summary>Coverage and uniformity by stratum</summary>{coverage}</details>
 <p>Per model, one column per stratum: the ECDF difference of every quantity (the four that
-stray furthest in colour, the others grey; the shaded band is the 99% simultaneous band for
-the stratum's size) and the coverage of central intervals of each group of estimands.
+stray furthest in colour, the range of the others in grey; the shaded band is the 99%
+simultaneous band for the stratum's size) and the coverage of central intervals of each
+group of estimands.
 Models flagged in some stratum are open.</p>
 {"".join(figs)}
 """

@@ -68,6 +68,7 @@ class Panel:
     ylabel: str = ""
     xlim: tuple[float, float] | None = None
     ylim: tuple[float, float] | None = None
+    note: str = ""
     marks: list[tuple] = field(default_factory=list)
     _next: int = 0
 
@@ -211,6 +212,17 @@ class Row:
         )
 
 
+@dataclass
+class Stack:
+    """Rows of panels one above the other (each row its own ``<svg>``)."""
+
+    rows: list[Row]
+
+    def to_svg(self) -> str:
+        """The rows' SVG elements, each on its own line."""
+        return "<br>".join(row.to_svg() for row in self.rows)
+
+
 def _panel_svg(panel: Panel, xlim, ylim, offset: float) -> str:
     x0, x1 = offset + LEFT, offset + WIDTH - RIGHT
     y0, y1 = HEIGHT - BOTTOM, TOP
@@ -251,6 +263,10 @@ def _panel_svg(panel: Panel, xlim, ylim, offset: float) -> str:
         f'<text x="{mid}" y="{TOP - 8}" text-anchor="middle" font-size="10">'
         f"{escape(panel.title)}</text>"
     )
+    if panel.note:
+        out.append(
+            f'<text x="{mid}" y="{(y0 + y1) / 2}" text-anchor="middle">{escape(panel.note)}</text>'
+        )
     out.append(
         f'<text x="{mid}" y="{HEIGHT - 8}" text-anchor="middle">{escape(panel.xlabel)}</text>'
     )
