@@ -175,7 +175,7 @@ def test_unpooled_fit_agrees_with_the_seed(tmp_path, capsys):
 
 def test_sbc_runs_on_the_real_design(tmp_path, monkeypatch):
     """`sbc run alberta` with no --data simulates on the real schools and ranks each mean."""
-    monkeypatch.setattr("sbc.report.html.write_report", lambda out, *a: out / "report.html")
+    monkeypatch.setattr("sbc.report.html.write_report", lambda out, *a, **k: out / "report.html")
     argv = ["run", "alberta", "--models", "partial", "-n", "2", "-j", "1", "--tune", "200"]
     assert main([*argv, "--draws", "200", "--quiet", "--out", str(tmp_path)]) == 0
     results = pd.read_parquet(tmp_path / "results.parquet")

@@ -94,7 +94,7 @@ def test_command_line_runs_a_scenario_file(tmp_path, monkeypatch):
     """`sbc run path.py` runs the file's SCENARIO into reports/<declared name> by default."""
     path = _write(tmp_path, "cli_case", COPY.format(name="cli_case"))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("sbc.report.html.write_report", lambda out, *a: out / "report.html")
+    monkeypatch.setattr("sbc.report.html.write_report", lambda out, *a, **k: out / "report.html")
     argv = ["run", str(path), "-n", "3", "-j", "1", "--draws", "20", "--models", "exact"]
     assert main([*argv, "--quiet"]) == 0
     assert len(pd.read_parquet(tmp_path / "reports" / "cli_case" / "results.parquet")) == 6

@@ -298,9 +298,9 @@ def write_report(
         If the folder holds no readable results.
     """
     store = RunStore(out)
-    record = store.record()
     if results is None:
-        results = store.results()
+        results = store.results()  # first: a folder without a run says "no results"
+    record = store.record()
     k = strata or int(record.get("strata", STRATA))
     text = render(results, record, k, estimands, strata_table)
     path = Path(out) / "report.html"
