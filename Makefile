@@ -1,14 +1,16 @@
 # `make test` and `make demo` set up .venv (with a Python >= 3.12 found by tools/find-python)
-# on first use, then run. `make bench` runs the throughput benchmark against simuk.
+# on first use, then run. `make bench` runs the throughput and health benchmarks.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint clean wheel-check
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(tools/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# the distribution was called `sbc` before it became `sbc-testbed`: drop that install
+	$(PY) -m pip uninstall --quiet --yes sbc 2>/dev/null || true
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
@@ -20,10 +22,16 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/sbc run heights --simulations 60 --out reports/heights-demo
 
-# The throughput benchmark (about 10 minutes; needs the bench extra: simuk).
+# Throughput against simuk and sampler health of every correct model (an hour or so on 2
+# cores; needs the bench extra: simuk). Tables in benchmarks/results/.
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/bench_throughput.py
+	$(PY) benchmarks/bench_health.py
+
+# Build the wheel, install it without -e into a fresh venv, use it from outside the checkout.
+wheel-check: $(STAMP)
+	tools/check-wheel
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sbc scenarios tests benchmarks examples

@@ -1,19 +1,21 @@
-"""Throughput of sbc against simuk on the heights partial-pooling model.
+"""Throughput of sbc against simuk, end to end as a user runs it, and across scenarios.
 
-Same work for both: the heights ``partial`` model (same priors, PyMC, non-centred), 2 chains
-x 1000 tune + 1000 draws, target_accept 0.95. Each configuration runs in its own child
-process (so peak memory is its own), one after the other, in this one invocation.
+Same work for both tools: the heights ``partial`` model (same PyMC model, same priors) at
+the sampler settings sbc uses for it by default (run defaults, or the model's own). Each
+configuration runs in its own child process, one after the other, in this one invocation.
 
 Printed and saved to ``benchmarks/results/throughput-DATE-HOST.csv``:
 
-* seconds per simulation for simuk 0.3 and for sbc with ``--jobs 1`` and ``--jobs 2``, and
-  the ratios (target: sbc ``--jobs 2`` at least 25x simuk; ``--jobs 2`` at least 1.7x
-  ``--jobs 1``);
-* the share of sbc's wall time spent outside the sampler at 1000 simulations (target < 15%);
-* 1000 simulations x 3 pooling levels with ``--jobs 2`` (target < 10 minutes);
-* peak memory at 250 and 1000 simulations (target: flat);
-* how the cost per simulation grows with 4, 40, 400 countries and with 20 vs 200 people;
-* the cost of the test quantities (log-likelihood etc.): the same run without them.
+* simuk 0.3: seconds per simulation;
+* end to end, as a user runs it: ``sbc run heights --models partial -n 200 --jobs 2``
+  (start-up, compile, fits, report), its fixed cost (the same command with one simulation)
+  and marginal cost per simulation, and the ratio to simuk per simulation (target >= 40);
+* the share of wall time outside the sampler at 1000 simulations, ``--jobs 1``, compile
+  included (target < 0.10), and the per-fit cost outside the sampler in milliseconds;
+* seconds per simulation of every default model of heights, schools and districts
+  (``--jobs 2``, the same number of simulations): schools and districts at most 3x heights;
+* 200 districts simulations with ``--jobs 2`` (target < 180 s);
+* ``--jobs 2`` over ``--jobs 1``, peak memory, and how the cost grows with the design.
 
 Usage: ``python benchmarks/bench_throughput.py [--simulations 1000] [--simuk 10] [--quick]``
 """
@@ -24,6 +26,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -33,96 +36,110 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).parent.parent
+
+
+def _sampling(model: str = "partial"):
+    """The sampler settings sbc uses for a heights model by default (resolved)."""
+    from sbc.backends import Sampling
+    from scenarios import heights
+
+    return Sampling().resolve(heights.SCENARIO.model(model).sampling)
 
 
 def _child(config: dict) -> dict:
     """Run one configuration in this (child) process and measure it."""
-    import nutpie
-
-    from sbc.backends import Sampling
-    from sbc.runner import run
-    from scenarios import heights
-
-    sampling = Sampling()
     out: dict = {}
     if config["kind"] == "simuk":
-        import logging
-        import warnings
-
-        import simuk
-
-        from sbc import seeding
-
-        logging.getLogger("pymc").setLevel(logging.ERROR)
-        scenario = heights.SCENARIO
-        design = scenario.design(scenario.defaults)
-        model = heights._build_partial(
-            design, scenario.simulate(design, seeding.example_rng()).data
-        )
-        sbc_run = simuk.SBC(
-            model,
-            num_simulations=config["simulations"],
-            sample_kwargs={
-                "chains": sampling.chains,
-                "tune": sampling.tune,
-                "draws": sampling.draws,
-                "cores": 1,
-                "target_accept": sampling.target_accept,
-            },
-            seed=1,
-        )
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sbc_run.run_simulations()
-        out["wall"] = time.perf_counter() - start
+        out |= _simuk(config["simulations"])
     else:
-        scenario = heights.SCENARIO
-        settings = scenario.resolve_settings(config.get("settings", {}))
-        sampler = {"seconds": 0.0}
-        out["compile"] = 0.0
-        if config["jobs"] == 1:
-            from sbc import fitting
-
-            start = time.perf_counter()  # compile outside the timed run: its cost is reported apart
-            for name in config["models"]:
-                fitting.compiled(
-                    scenario, settings, scenario.model(name), scenario.design(settings)
-                )
-            out["compile"] = time.perf_counter() - start
-            original = nutpie.sample
-
-            def timed(*args, **kwargs):
-                t0 = time.perf_counter()
-                try:
-                    return original(*args, **kwargs)
-                finally:
-                    sampler["seconds"] += time.perf_counter() - t0
-
-            nutpie.sample = timed
-        with tempfile.TemporaryDirectory() as folder:
-            start = time.perf_counter()
-            results = run(
-                scenario,
-                settings,
-                config["models"],
-                config["simulations"],
-                folder,
-                seed=0,
-                sampling=sampling,
-                jobs=config["jobs"],
-            )
-            out["wall"] = time.perf_counter() - start
-        fits = results.drop_duplicates(["simulation", "model"])
-        out["fit_seconds"] = float(fits["fit_seconds"].sum())
-        out["sampler_seconds"] = sampler["seconds"] if config["jobs"] == 1 else None
-        out["divergent_share"] = float((fits["divergences"] > 0).mean())
-        from joblib.externals.loky import get_reusable_executor
-
-        get_reusable_executor().shutdown(wait=True)
+        out |= _sbc(config)
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out["peak_mb"] = max(self_kb, children_kb) / 1024
+    return out
+
+
+def _simuk(simulations: int) -> dict:
+    import logging
+    import warnings
+
+    import simuk
+
+    from sbc import seeding
+    from scenarios import heights
+
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    scenario = heights.SCENARIO
+    design = scenario.design(scenario.defaults)
+    model = heights._build_partial(design, scenario.simulate(design, seeding.example_rng()).data)
+    sampling = _sampling()
+    sbc_run = simuk.SBC(
+        model,
+        num_simulations=simulations,
+        sample_kwargs={
+            "chains": sampling.chains,
+            "tune": sampling.tune,
+            "draws": sampling.draws,
+            "cores": 1,
+            "target_accept": sampling.target_accept,
+        },
+        seed=1,
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sbc_run.run_simulations()
+    return {"wall": time.perf_counter() - start}
+
+
+def _sbc(config: dict) -> dict:
+    import nutpie
+
+    import scenarios
+    from sbc import fitting
+    from sbc.runner import run
+
+    scenario = scenarios.get(config.get("scenario", "heights"))
+    settings = scenario.resolve_settings(config.get("settings", {}))
+    models = config.get("models") or scenario.default_models
+    out: dict = {"compile": 0.0}
+    sampler = {"seconds": 0.0}
+    if config["jobs"] == 1:
+        start = time.perf_counter()  # compile outside the timed run: reported apart
+        for name in models:
+            fitting.compiled(scenario, settings, scenario.model(name), scenario.design(settings))
+        out["compile"] = time.perf_counter() - start
+        original = nutpie.sample
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                sampler["seconds"] += time.perf_counter() - t0
+
+        nutpie.sample = timed
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        results = run(
+            scenario,
+            settings,
+            models,
+            config["simulations"],
+            folder,
+            seed=0,
+            jobs=config["jobs"],
+            test_quantities=config.get("test_quantities", True),
+        )
+        out["wall"] = time.perf_counter() - start
+    fits = results.drop_duplicates(["simulation", "model"])
+    out["fit_seconds"] = float(fits["fit_seconds"].sum())
+    out["sampler_seconds"] = sampler["seconds"] if config["jobs"] == 1 else None
+    out["fits"] = len(fits)
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
     return out
 
 
@@ -138,6 +155,33 @@ def _measure(config: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _command(simulations: int) -> float:
+    """Wall time of ``sbc run heights --models partial -n N --jobs 2``, as a user runs it."""
+    sbc = Path(sys.executable).parent / "sbc"
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                str(sbc),
+                "run",
+                "heights",
+                "--models",
+                "partial",
+                "-n",
+                str(simulations),
+                "--jobs",
+                "2",
+                "--quiet",
+                "--out",
+                folder,
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "SBC_CACHE_DIR": str(Path(folder) / "cache")},
+        )
+        return time.perf_counter() - start
+
+
 def _machine() -> str:
     try:
         cpu = next(
@@ -147,7 +191,11 @@ def _machine() -> str:
         )
     except (OSError, StopIteration):
         cpu = platform.processor() or "unknown cpu"
-    return f"{platform.node()} ({cpu}, {len(__import__('os').sched_getaffinity(0))} cores)"
+    return f"{platform.node()} ({cpu}, {len(os.sched_getaffinity(0))} cores)"
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
 
 
 def main() -> None:
@@ -155,79 +203,93 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulations", type=int, default=1000)
     parser.add_argument("--simuk", type=int, default=10, help="simulations for simuk")
+    parser.add_argument("--scenario-sims", type=int, default=40, help="per scenario row")
+    parser.add_argument("--districts", type=int, default=200, help="districts run length")
     parser.add_argument("--scaling", type=int, default=20, help="simulations per scaling row")
-    parser.add_argument("--quick", action="store_true", help="200 simulations, 5 for simuk")
+    parser.add_argument("--quick", action="store_true", help="shorter runs throughout")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(json.loads(args.child))))
         return
-    n = 200 if args.quick else args.simulations
-    n_simuk = 5 if args.quick else args.simuk
+    if args.quick:
+        args.simulations, args.simuk, args.scenario_sims, args.districts = 200, 5, 10, 40
+    n = args.simulations
     rows: list[tuple[str, float, str, str]] = []
 
     def add(metric: str, value: float, unit: str, target: str = "") -> None:
         rows.append((metric, value, unit, target))
-        print(f"{metric:<58} {value:>10.3f} {unit:<8} {target}", flush=True)
+        print(f"{metric:<70} {value:>10.4g} {unit:<6} {target}", flush=True)
 
-    print(f"machine: {_machine()}\nheights/partial, 2 chains x 1000 tune + 1000 draws\n")
-    simuk = _measure({"kind": "simuk", "simulations": n_simuk})
-    add(f"simuk 0.3: seconds per simulation ({n_simuk} sims)", simuk["wall"] / n_simuk, "s")
+    sampling = _sampling()
+    print(f"machine: {_machine()}, load average {_load():.1f}")
+    print(f"heights/partial, {sampling}\n")
+    simuk = _measure({"kind": "simuk", "simulations": args.simuk})
+    simuk_per_sim = simuk["wall"] / args.simuk
+    add(f"simuk 0.3: seconds per simulation ({args.simuk} sims)", simuk_per_sim, "s")
+
+    _command(1)  # warm the file system and Python caches; not counted
+    fixed = _command(1)
+    whole = _command(200)
+    add("sbc run heights --models partial -n 1 --jobs 2: wall (fixed cost)", fixed, "s")
+    add("sbc run heights --models partial -n 200 --jobs 2: wall", whole, "s")
+    add("  marginal seconds per simulation", (whole - fixed) / 199, "s")
+    add("  seconds per simulation, everything included", whole / 200, "s")
+    add("end to end: simuk / sbc per simulation", simuk_per_sim / (whole / 200), "x", ">= 40")
+
     one = _measure({"kind": "sbc", "models": ["partial"], "simulations": n, "jobs": 1})
-    whole = one["wall"] + one["compile"]
-    add("sbc: compile once (per worker)", one["compile"], "s")
-    add(f"sbc --jobs 1: seconds per simulation ({n} sims, incl. compile)", whole / n, "s")
+    total = one["wall"] + one["compile"]
+    inside = one["sampler_seconds"]
+    add("sbc --jobs 1: compile (once per worker)", one["compile"], "s")
+    add(f"sbc --jobs 1: seconds per simulation ({n} sims, incl. compile)", total / n, "s")
+    add(
+        f"--jobs 1, {n} sims: share outside the sampler, compile included",
+        1 - inside / total,
+        "share",
+        "< 0.10",
+    )
+    add(
+        f"--jobs 1, {n} sims: share outside the sampler, compile excluded",
+        1 - inside / one["wall"],
+        "share",
+    )
+    add(
+        "--jobs 1: milliseconds per fit outside the sampler (compile excluded)",
+        1000 * (one["wall"] - inside) / n,
+        "ms",
+    )
+    add("--jobs 1: milliseconds per fit inside the sampler", 1000 * inside / n, "ms")
     two = _measure({"kind": "sbc", "models": ["partial"], "simulations": n, "jobs": 2})
     add(f"sbc --jobs 2: seconds per simulation ({n} sims, incl. compile)", two["wall"] / n, "s")
-    ratio = simuk["wall"] / n_simuk / (two["wall"] / n)
-    add("throughput ratio sbc --jobs 2 / simuk", ratio, "x", ">= 25")
-    add("throughput ratio sbc --jobs 1 / simuk", simuk["wall"] / n_simuk / (whole / n), "x")
-    add("speed-up --jobs 2 over --jobs 1", whole / two["wall"], "x", ">= 1.7")
-    inside = one["sampler_seconds"]
-    add("--jobs 1: share of wall time inside nutpie.sample", inside / whole, "share")
-    add(
-        "--jobs 1: share outside the sampler, compile included",
-        1 - inside / whole,
-        "share",
-        "< 0.15",
-    )
-    add("--jobs 1: share outside the sampler, compile excluded", 1 - inside / one["wall"], "share")
-    add(
-        "--jobs 2: share outside fits (1 - fit time / (2 x wall))",
-        1 - two["fit_seconds"] / (2 * two["wall"]),
-        "share",
-    )
-    add("--jobs 1: share of fits with divergences", one["divergent_share"], "share")
-    bare = _measure(
-        {
-            "kind": "sbc",
-            "models": ["partial"],
-            "simulations": max(n // 4, 10),
-            "jobs": 1,
-            "test_quantities": False,
-        }
-    )
-    add(
-        "--jobs 1 without test quantities: seconds per simulation (compile excluded)",
-        bare["wall"] / max(n // 4, 10),
-        "s",
-    )
-    add(
-        "--jobs 1 without test quantities: share outside the sampler",
-        1 - bare["sampler_seconds"] / bare["wall"],
-        "share",
-    )
-    three = _measure(
-        {"kind": "sbc", "models": ["complete", "none", "partial"], "simulations": n, "jobs": 2}
-    )
-    add(f"{n} sims x complete/none/partial, --jobs 2: wall time", three["wall"], "s", "< 600")
-    small = _measure(
-        {"kind": "sbc", "models": ["partial"], "simulations": max(n // 4, 10), "jobs": 1}
-    )
-    add(f"peak memory, --jobs 1, {max(n // 4, 10)} sims", small["peak_mb"], "MB")
-    add(f"peak memory, --jobs 1, {n} sims", one["peak_mb"], "MB", "flat")
+    add("speed-up --jobs 2 over --jobs 1", total / two["wall"], "x")
+    add(f"peak memory, --jobs 1, {n} sims", one["peak_mb"], "MB")
     add(f"peak memory, --jobs 2, {n} sims (largest process)", two["peak_mb"], "MB")
     add("peak memory, simuk", simuk["peak_mb"], "MB")
+
+    per_sim = {}
+    for name in ("heights", "schools", "districts"):
+        cell = _measure(
+            {"kind": "sbc", "scenario": name, "simulations": args.scenario_sims, "jobs": 2}
+        )
+        per_sim[name] = cell["wall"] / args.scenario_sims
+        add(f"{name}, every default model, --jobs 2: seconds per simulation", per_sim[name], "s")
+    for name in ("schools", "districts"):
+        add(
+            f"{name} / heights, seconds per simulation",
+            per_sim[name] / per_sim["heights"],
+            "x",
+            "<= 3",
+        )
+    districts = _measure(
+        {"kind": "sbc", "scenario": "districts", "simulations": args.districts, "jobs": 2}
+    )
+    add(
+        f"{args.districts} districts simulations, every default model, --jobs 2: wall",
+        districts["wall"],
+        "s",
+        "< 180" if args.districts == 200 else "",
+    )
+
     for groups, per in ((4, 20), (40, 20), (400, 20), (4, 200)):
         cell = _measure(
             {
@@ -238,12 +300,11 @@ def main() -> None:
                 "settings": {"n_groups": groups, "n_per_group": per},
             }
         )
-        label = f"--jobs 1, {groups} countries x {per} people"
+        label = f"--jobs 1, heights partial, {groups} countries x {per} people"
         add(f"{label}: compile", cell["compile"], "s")
-        add(f"{label}: seconds per simulation (compile excluded)", cell["wall"] / args.scaling, "s")
-        outside = 1 - cell["sampler_seconds"] / cell["wall"]
-        add(f"{label}: share outside the sampler", outside, "share")
+        add(f"{label}: s per simulation (no compile)", cell["wall"] / args.scaling, "s")
 
+    print(f"\nload average at the end {_load():.1f}")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"throughput-{dt.date.today().isoformat()}-{platform.node()}.csv"
     with path.open("w", newline="") as handle:
@@ -253,7 +314,7 @@ def main() -> None:
             writer.writerow(
                 [metric, f"{value:.6g}", unit, target, _machine(), dt.date.today().isoformat()]
             )
-    print(f"\nsaved {path}")
+    print(f"saved {path}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,16 @@ Generative process, with the eight known standard errors of the coaching effects
     theta[j] = mu + tau * eta[j],  eta[j] ~ Normal(0, 1)
     y[j]     ~ Normal(theta[j], sigma[j]),  sigma = 15, 10, 16, 11, 9, 11, 10, 18
 
-Estimands: ``mu``, ``tau`` and ``theta[1..8]``; test quantity: the log-likelihood.
+Estimands: ``mu``, ``tau`` and ``theta[1..8]``; test quantity: the log-likelihood. Data
+statistic: ``spread``, the sd of the observed effects over the root mean square of their
+standard errors (near 1 or below: the data call for strong pooling).
+
+The scenario also carries the real data (the observed effects 28, 8, -3, 7, -1, 1, 18, 12),
+so ``sbc run examples/eight_schools.py --posterior`` runs posterior SBC: parameters drawn
+from ``partial``'s posterior given those effects, a second effect per school simulated from
+them, every model refitted on the sixteen effects. For that the simulator is a
+:class:`~sbc.scenario.Process` (prior draw, then data given the parameters), the design
+maps each observed effect to its school (``school``), and :func:`augment` doubles it.
 
 Models:
 
@@ -28,16 +37,38 @@ from typing import Any
 import numpy as np
 
 from sbc.backends.nutpie import PyMCModel
-from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
+from sbc.scenario import (
+    DataStatistic,
+    Likelihood,
+    Model,
+    Process,
+    Scenario,
+    Setting,
+    Simulation,
+    positive,
+)
+from sbc.stats.pooling import means_spread_ratio
 
 SIGMA = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
 """Known standard errors of the eight schools' estimated effects."""
 J = len(SIGMA)
+OBSERVED = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+"""The observed coaching effects (the real data)."""
 
 
 def design(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings plus the known standard errors."""
-    return {**settings, "sigma": SIGMA}
+    """The settings, the school of each observed effect and the known standard errors."""
+    return {**settings, "school": np.arange(J), "sigma": SIGMA}
+
+
+def augment(design: Mapping[str, Any]) -> dict[str, Any]:
+    """The real effects followed by one more effect per school (for posterior SBC)."""
+    return {**design, "school": np.concatenate([design["school"], np.arange(J)])}
+
+
+def real_data(design: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The observed effects."""
+    return {"y": OBSERVED}
 
 
 def estimands(design: Mapping[str, Any]) -> tuple[str, ...]:
@@ -45,14 +76,28 @@ def estimands(design: Mapping[str, Any]) -> tuple[str, ...]:
     return ("mu", "tau", *(f"theta[{j + 1}]" for j in range(J)))
 
 
-def simulate(design: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
-    """Draw mu, tau and the school effects from the prior, then the observed effects."""
+def prior(design: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """Draw mu, tau and the school effects from the prior (named as in ``partial``)."""
     mu = rng.normal(0.0, design["mu_sd"])
     tau = abs(rng.normal(0.0, design["tau_scale"]))
-    theta = mu + tau * rng.normal(size=J)
-    y = rng.normal(theta, design["sigma"])
-    truth = {"mu": mu, "tau": tau} | {f"theta[{j + 1}]": t for j, t in enumerate(theta)}
+    return {"mu": mu, "tau": tau, "theta": mu + tau * rng.normal(size=J)}
+
+
+def generate(
+    design: Mapping[str, Any], params: Mapping[str, Any], rng: np.random.Generator
+) -> Simulation:
+    """The observed effects given the school effects, and the estimands' true values."""
+    theta = np.asarray(params["theta"], dtype=float)
+    school = design["school"]
+    y = rng.normal(theta[school], design["sigma"][school])
+    truth = {"mu": params["mu"], "tau": params["tau"]}
+    truth |= {f"theta[{j + 1}]": t for j, t in enumerate(theta)}
     return Simulation(truth={k: float(v) for k, v in truth.items()}, data={"y": y})
+
+
+def _spread(design: Mapping[str, Any], data: Mapping[str, np.ndarray]) -> float:
+    """Sd of the observed effects over the root mean square of their standard errors."""
+    return means_spread_ratio(data["y"], design["sigma"][design["school"]] ** 2)
 
 
 def _by_school(mu: np.ndarray, tau: np.ndarray, theta: np.ndarray) -> dict[str, np.ndarray]:
@@ -68,7 +113,8 @@ def _build_partial(design: Mapping[str, Any], example: Mapping[str, np.ndarray])
         tau = pm.HalfNormal("tau", design["tau_scale"])
         eta = pm.Normal("eta", 0.0, 1.0, shape=J)
         theta = pm.Deterministic("theta", mu + tau * eta)
-        pm.Normal("obs", theta, design["sigma"], observed=y)
+        school = design["school"]
+        pm.Normal("obs", theta[school], design["sigma"][school], observed=y)
     return model
 
 
@@ -82,7 +128,8 @@ def _build_none(design: Mapping[str, Any], example: Mapping[str, np.ndarray]) ->
     with pm.Model() as model:
         y = pm.Data("y", example["y"])
         theta = pm.Normal("theta", 0.0, design["mu_sd"] + design["tau_scale"], shape=J)
-        pm.Normal("obs", theta, design["sigma"], observed=y)
+        school = design["school"]
+        pm.Normal("obs", theta[school], design["sigma"][school], observed=y)
     return model
 
 
@@ -94,9 +141,11 @@ def _none_estimands(draws: Mapping[str, np.ndarray], design: Any) -> dict[str, n
 def _loglik(
     params: Mapping[str, np.ndarray], data: Mapping[str, np.ndarray], design: Any
 ) -> np.ndarray:
-    theta = np.stack([params[f"theta[{j + 1}]"] for j in range(J)], axis=-1)
-    z = (data["y"] - theta) / design["sigma"]
-    return -0.5 * z**2 - np.log(design["sigma"]) - 0.5 * np.log(2 * np.pi)
+    school = design["school"]
+    theta = np.stack([params[f"theta[{j + 1}]"] for j in range(J)], axis=-1)[..., school]
+    sigma = design["sigma"][school]
+    z = (data["y"] - theta) / sigma
+    return -0.5 * z**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
 
 
 SCENARIO = Scenario(
@@ -107,7 +156,7 @@ SCENARIO = Scenario(
         Setting("tau_scale", 5.0, "half-normal scale of the effect sd tau", positive),
     ),
     design=design,
-    simulate=simulate,
+    simulate=Process(prior, generate),
     estimands=estimands,
     models=(
         Model(
@@ -115,6 +164,9 @@ SCENARIO = Scenario(
             "school effects from a learned prior, non-centred (PyMC)",
             PyMCModel(_build_partial, data=("y",)),
             _partial_estimands,
+            # At the default 2 x 1000 draws 92% of 100 fits were healthy (R-hat > 1.01 or an
+            # ESS below 400 in the rest); at 2 x 2000, all of 100, none divergent.
+            sampling={"draws": 2000},
         ),
         Model(
             "none",
@@ -124,4 +176,14 @@ SCENARIO = Scenario(
         ),
     ),
     likelihood=Likelihood(_loglik),
+    data_statistics=(
+        DataStatistic(
+            "spread",
+            "sd of the observed effects over the root mean square of their standard errors",
+            _spread,
+        ),
+    ),
+    real_data=real_data,
+    augment=augment,
+    reference_model="partial",
 )

@@ -14,6 +14,7 @@ The pipeline, one module per stage::
     report/            HTML: run report, real-data fit report, sweep index
     mutants.py         planted-bug detection; realfit.py: fits to real data; sweep.py: grids
     cli.py             the ``sbc`` command
+    testing/           calibration assertions, settings strategies, the pytest plugin
 """
 
 __version__ = "0.1.0"

@@ -29,6 +29,39 @@ departure lies; ``p_ecdf`` is reported beside it."""
 RHAT_MAX = 1.01
 """A fit with a larger rank-normalised R-hat counts as unhealthy."""
 
+MODEL_TIMING_COLUMNS: tuple[str, ...] = ("median_fit_seconds", "seconds_per_100_ess")
+"""Columns of :func:`model_table` that measure wall time (they differ between equal runs)."""
+
+ESS_MIN = 400.0
+"""A fit whose bulk or tail ESS (of some estimand) is smaller counts as unhealthy.
+
+With :data:`RHAT_MAX`, the thresholds of Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021).
+"""
+
+FAILED_SHARE = 0.5
+"""A model whose fits raised more often than this share is *failed*, not judged.
+
+Its ranks would come from the minority of data sets it could fit, which need not be
+representative, and "not calibrated" would blame the model's statistics for what is a
+crash."""
+
+
+def verdict(fits: pd.DataFrame, calibrated: bool) -> str:
+    """``calibrated``, ``not calibrated`` or ``failed: k of n fits raised <first error>``.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        One row per fit of one model (its ``simulation`` and ``error``).
+    calibrated : bool
+        The uniformity verdict of the fits that did not raise.
+    """
+    errors = fits[fits["error"].notna()].sort_values("simulation")
+    if len(fits) and len(errors) <= FAILED_SHARE * len(fits):
+        return "calibrated" if calibrated else "not calibrated"
+    first = " ".join(str(errors["error"].iloc[0]).split()) if len(errors) else "no fits"
+    return f"failed: {len(errors)} of {len(fits)} fits raised {first}"
+
 
 def interval_columns(level: float) -> tuple[str, str]:
     """Quantile columns bounding the central interval of ``level``, e.g. 0.9 -> q5, q95."""
@@ -96,7 +129,7 @@ def estimand_table(results: pd.DataFrame) -> pd.DataFrame:
         Holm-adjusted over the model's estimands); ``coverage50/80/90/95`` of central
         intervals; ``z_mean`` and ``z_sd`` of z-scores; posterior ``contraction``; ``bias``,
         ``rmse`` and mean 90% interval width ``width90`` of the posterior; ``prior_sd``, the
-        sd of the true values.
+        sd of the true values; ``verdict``, the model's (see :func:`verdict`).
     """
     rows = []
     grouped = results.groupby(["model", "estimand"], sort=False)
@@ -108,13 +141,21 @@ def estimand_table(results: pd.DataFrame) -> pd.DataFrame:
             )
     table = pd.DataFrame(rows)
     table["p_holm"] = np.nan
-    for _, index in table.groupby("model", sort=False).groups.items():
+    table["verdict"] = ""
+    for model, index in table.groupby("model", sort=False).groups.items():
         table.loc[index, "p_holm"] = holm(table.loc[index, VERDICT_TEST].to_numpy(float))
+        fits = results[results["model"] == model].drop_duplicates("simulation")
+        table.loc[index, "verdict"] = verdict(fits, _calibrated(table.loc[index, "p_holm"]))
     return table
 
 
+def _calibrated(p_holm: pd.Series) -> bool:
+    """No quantity's Holm-adjusted p-value below :data:`ALPHA` (and at least one tested)."""
+    return bool(p_holm.notna().any() and (p_holm >= ALPHA).all())
+
+
 def model_table(
-    results: pd.DataFrame, estimands: pd.DataFrame | None = None, ess_min: float = 400.0
+    results: pd.DataFrame, estimands: pd.DataFrame | None = None, ess_min: float = ESS_MIN
 ) -> pd.DataFrame:
     """Verdict per model (pooling level), to compare models at a glance.
 
@@ -125,35 +166,46 @@ def model_table(
     estimands : pandas.DataFrame, optional
         Its :func:`estimand_table`, if already computed.
     ess_min : float
-        A fit whose smallest bulk ESS is below this counts as low-ESS.
+        A fit whose smallest bulk or tail ESS is below this counts as low-ESS.
 
     Returns
     -------
     pandas.DataFrame
-        One row per model: ``calibrated`` (no quantity's Holm-adjusted p-value, of the test
-        :data:`VERDICT_TEST`, below :data:`ALPHA`), ``worst`` (up to three estimands with
-        the smallest adjusted p),
-        ``min_p_holm``, ``coverage90`` (mean over estimands) and ``coverage90_min``,
+        One row per model: ``verdict`` (see :func:`verdict`: ``failed: ...`` when more
+        than :data:`FAILED_SHARE` of its fits raised, else ``calibrated`` or ``not
+        calibrated``), ``calibrated`` (not failed, and no quantity's Holm-adjusted p-value,
+        of the test :data:`VERDICT_TEST`, below :data:`ALPHA`), ``worst`` (up to three
+        estimands with the smallest adjusted p), ``min_p_holm``, ``coverage90`` (mean over
+        estimands) and ``coverage90_min``,
         ``rel_rmse`` and ``rel_width90`` (RMSE and 90% width over the prior sd, averaged over
         estimands: unit-free, 1 means no better than the prior; test quantities enter the
         verdict but not these accuracy columns), and sampler health per fit:
         ``fits``, ``error_share``, ``divergent_share``, ``rhat_share`` (R-hat above
-        :data:`RHAT_MAX`), ``low_ess_share``, ``median_fit_seconds``.
+        :data:`RHAT_MAX`), ``low_ess_share`` (bulk or tail ESS below ``ess_min``),
+        ``healthy_share`` (none of these: no divergence, R-hat and ESS fine) and
+        ``healthy_pairs`` (share of (fit, estimand) pairs with R-hat and ESS fine); and cost:
+        ``median_fit_seconds``, ``seconds_per_100_ess`` (median over fits of the sampler's
+        seconds per 100 effective draws of the fit's worst estimand: what SBC pays for a
+        usable posterior) and ``grad_evals`` (median gradient evaluations per draw).
     """
     if estimands is None:
         estimands = estimand_table(results)
     rows = []
     for model, table in estimands.groupby("model", sort=False):
-        fits = results[results["model"] == model].drop_duplicates("simulation")
+        mine = results[results["model"] == model]
+        fits = mine.drop_duplicates("simulation")
         ok = ok_fits(fits)
         worst = table.nsmallest(3, "p_holm")
         worst = worst[worst["p_holm"] < ALPHA]
-        tested = table["p_holm"].notna().any()
         params = table[table["kind"] == "estimand"]  # accuracy: parameters, not test quantities
+        health = _health(ok, ok_fits(mine), ess_min)
+        calibrated = _calibrated(table["p_holm"])
+        state = verdict(fits, calibrated)
         rows.append(
             {
                 "model": model,
-                "calibrated": bool(tested and (table["p_holm"] >= ALPHA).all()),
+                "verdict": state,
+                "calibrated": calibrated and not state.startswith("failed"),
                 "worst": ", ".join(
                     f"{e} (p={p:.2g})"
                     for e, p in zip(worst["estimand"], worst["p_holm"], strict=True)
@@ -165,15 +217,57 @@ def model_table(
                 "rel_width90": float((params["width90"] / params["prior_sd"]).mean()),
                 "fits": len(fits),
                 "error_share": float(fits["error"].notna().mean()),
-                "divergent_share": float((ok["divergences"] > 0).mean()) if len(ok) else np.nan,
-                "rhat_share": float((ok["max_rhat"] > RHAT_MAX).mean()) if len(ok) else np.nan,
-                "low_ess_share": float((ok["min_ess_bulk"] < ess_min).mean())
-                if len(ok)
-                else np.nan,
+                **health,
                 "median_fit_seconds": float(fits["fit_seconds"].median()),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _median(values: np.ndarray) -> float:
+    """Median of the finite values; NaN when there is none."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else float("nan")
+
+
+def _health(fits: pd.DataFrame, rows: pd.DataFrame, ess_min: float) -> dict[str, float]:
+    """Sampler health and cost of one model's successful fits (one row each) and their rows.
+
+    Runs stored before the tail ESS and step counts were recorded lack those columns: the
+    figures that need them are NaN.
+    """
+    nan = float("nan")
+    if not len(fits):
+        keys = ("divergent", "rhat", "low_ess", "healthy")
+        return {f"{k}_share": nan for k in keys} | {
+            "healthy_pairs": nan,
+            "seconds_per_100_ess": nan,
+            "grad_evals": nan,
+        }
+    tail = fits["min_ess_tail"] if "min_ess_tail" in fits else pd.Series(nan, index=fits.index)
+    divergent = fits["divergences"] > 0
+    high_rhat = fits["max_rhat"] > RHAT_MAX
+    low_ess = (fits["min_ess_bulk"] < ess_min) | (tail < ess_min)
+    worst_ess = np.fmin(fits["min_ess_bulk"].to_numpy(float), tail.to_numpy(float))
+    out = {
+        "divergent_share": float(divergent.mean()),
+        "rhat_share": float(high_rhat.mean()),
+        "low_ess_share": float(low_ess.mean()),
+        "healthy_share": float((~(divergent | high_rhat | low_ess)).mean()),
+        "healthy_pairs": nan,
+        "seconds_per_100_ess": _median(100 * fits["fit_seconds"].to_numpy(float) / worst_ess),
+        "grad_evals": float(fits["grad_evals"].median()) if "grad_evals" in fits else nan,
+    }
+    if "ess_tail" in rows:
+        pairs = rows[rows["kind"] == "estimand"]
+        good = (
+            (pairs["rhat"] <= RHAT_MAX)
+            & (pairs["ess_bulk"] >= ess_min)
+            & (pairs["ess_tail"] >= ess_min)
+        )
+        out["healthy_pairs"] = float(good.mean())
+    return out
 
 
 def coverage_curve(group: pd.DataFrame, prob: float = 0.95) -> pd.DataFrame:

@@ -11,10 +11,10 @@ from typing import NoReturn
 import pandas as pd
 
 import scenarios
-from sbc.backends import Sampling
-from sbc.calibration import ALPHA, estimand_table, model_table
-from sbc.report.html import write_report
+from sbc.backends import ADAPTATIONS, DEFAULTS, Sampling
+from sbc.posterior_sbc import Reference
 from sbc.scenario import Scenario, SettingError
+from sbc.stats.strata import STRATA
 from sbc.store import RunStore, StoreError
 
 
@@ -82,15 +82,7 @@ def _parser() -> _Parser:
         help="change a scenario setting (repeatable)",
     )
     run.add_argument("--models", default=None, help="comma-separated models (default: all)")
-    run.add_argument("--chains", type=_count(1), default=Sampling.chains)
-    run.add_argument("--tune", type=_count(0), default=Sampling.tune)
-    run.add_argument("--draws", type=_count(1), default=Sampling.draws)
-    run.add_argument(
-        "--target-accept",
-        type=float,
-        default=Sampling.target_accept,
-        help="NUTS target acceptance rate, in (0, 1)",
-    )
+    _add_sampling(run)
     run.add_argument(
         "--thin",
         type=_thin,
@@ -116,6 +108,27 @@ def _parser() -> _Parser:
         metavar="SECONDS",
         help="stop a fit running longer and record it as that fit's error",
     )
+    run.add_argument(
+        "--posterior",
+        action="store_true",
+        help="posterior SBC: parameters from the posterior given the scenario's real data, models "
+        "refitted on the real plus simulated data (default --out reports/SCENARIO-posterior)",
+    )
+    run.add_argument(
+        "--reference",
+        default=None,
+        metavar="MODEL",
+        help="posterior SBC: the model whose posterior supplies the parameters "
+        "(default: the scenario's reference model)",
+    )
+    run.add_argument(
+        "--reference-draws",
+        type=_count(1),
+        default=None,
+        metavar="N",
+        help="posterior SBC: draws per chain (4 chains) of the reference fit (default: 1000)",
+    )
+    _add_strata(run, STRATA)
     _add_backend(run)
     _add_data(run)
     mutants = commands.add_parser(
@@ -140,10 +153,7 @@ def _parser() -> _Parser:
         action="store_false",
         help="run the hand-written mutants only",
     )
-    mutants.add_argument("--chains", type=_count(1), default=Sampling.chains)
-    mutants.add_argument("--tune", type=_count(0), default=Sampling.tune)
-    mutants.add_argument("--draws", type=_count(1), default=Sampling.draws)
-    mutants.add_argument("--target-accept", type=float, default=Sampling.target_accept)
+    _add_sampling(mutants)
     mutants.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data(mutants)
     fit = commands.add_parser("fit", help="fit the models to a scenario's real data (alberta)")
@@ -151,10 +161,7 @@ def _parser() -> _Parser:
     fit.add_argument("--out", type=_folder, default=None, help="default: reports/SCENARIO-fit")
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     fit.add_argument("--models", default=None, help="comma-separated models (default: all)")
-    fit.add_argument("--chains", type=_count(1), default=4)
-    fit.add_argument("--tune", type=_count(0), default=Sampling.tune)
-    fit.add_argument("--draws", type=_count(1), default=Sampling.draws)
-    fit.add_argument("--target-accept", type=float, default=Sampling.target_accept)
+    _add_sampling(fit, chains=4)
     _add_data(fit)
     listing = commands.add_parser(
         "list", help="show scenarios, models and settings with defaults (and generated mutants)"
@@ -172,6 +179,7 @@ def _parser() -> _Parser:
     show.add_argument("out", type=_folder)
     report = commands.add_parser("report", help="(re)write DIR/report.html from stored results")
     report.add_argument("out", type=_folder)
+    _add_strata(report, None)
     sweep = commands.add_parser(
         "sweep", help="run (or resume) one SBC run per cell of a grid of settings"
     )
@@ -181,6 +189,28 @@ def _parser() -> _Parser:
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend(sweep)
     return parser
+
+
+def _add_sampling(command: argparse.ArgumentParser, chains: int | None = None) -> None:
+    """Sampler options; unset ones take each model's own setting, else the default."""
+    d = DEFAULTS
+    command.add_argument(
+        "--chains", type=_count(1), default=chains, help=f"default: {chains or d.chains}"
+    )
+    command.add_argument("--tune", type=_count(0), default=None, help=f"default: {d.tune}")
+    command.add_argument("--draws", type=_count(1), default=None, help=f"default: {d.draws}")
+    command.add_argument(
+        "--target-accept",
+        type=float,
+        default=None,
+        help=f"NUTS target acceptance rate, in (0, 1) (default: {d.target_accept})",
+    )
+    command.add_argument(
+        "--adaptation",
+        choices=ADAPTATIONS,
+        default=None,
+        help=f"mass-matrix adaptation (default: {d.adaptation})",
+    )
 
 
 def _add_data(command: argparse.ArgumentParser) -> None:
@@ -207,6 +237,17 @@ def _add_mutation(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--operators", default=None, help="comma-separated mutation operators (default: all)"
+    )
+
+
+def _add_strata(command: argparse.ArgumentParser, default: int | None) -> None:
+    shown = f"{STRATA}, tertiles" if default else "the run's own"
+    command.add_argument(
+        "--strata",
+        type=_count(2),
+        default=default,
+        metavar="K",
+        help=f"equal-count strata of each data statistic (default: {shown})",
     )
 
 
@@ -245,8 +286,16 @@ def _overrides(pairs: Sequence[str], args: argparse.Namespace | None = None) -> 
     return values
 
 
-def _print_summary(results: pd.DataFrame) -> None:
-    estimands = estimand_table(results)
+def _print_summary(
+    results: pd.DataFrame,
+    strata: pd.DataFrame | None = None,
+    estimands: pd.DataFrame | None = None,
+) -> None:
+    from sbc.calibration import ALPHA, estimand_table, model_table
+    from sbc.stratified import stratified_verdict
+
+    if estimands is None:
+        estimands = estimand_table(results)
     models = model_table(results, estimands)
     columns = [
         "model",
@@ -262,12 +311,14 @@ def _print_summary(results: pd.DataFrame) -> None:
     ]
     verdict = [
         "model",
-        "calibrated",
+        "verdict",
         "worst",
         "coverage90",
         "rel_rmse",
-        "divergent_share",
         "error_share",
+        "healthy_share",
+        "divergent_share",
+        "seconds_per_100_ess",
     ]
     with pd.option_context(
         "display.width",
@@ -282,23 +333,21 @@ def _print_summary(results: pd.DataFrame) -> None:
         print(estimands[columns].to_string(index=False))
         print(f"\nverdict (pot_c uniformity test, Holm-adjusted, family-wise level {ALPHA}):")
         print(models[verdict].to_string(index=False))
+        if strata is not None and not strata.empty:
+            print("\nby data stratum (Holm over every quantity, statistic and stratum):")
+            print(stratified_verdict(strata).to_string(index=False))
 
 
 def _sampling(args: argparse.Namespace) -> Sampling:
-    if not 0 < args.target_accept < 1:
+    if args.target_accept is not None and not 0 < args.target_accept < 1:
         raise UsageError(f"--target-accept must lie in (0, 1), got {args.target_accept}")
     return Sampling(
-        chains=args.chains, tune=args.tune, draws=args.draws, target_accept=args.target_accept
+        chains=args.chains,
+        tune=args.tune,
+        draws=args.draws,
+        target_accept=args.target_accept,
+        adaptation=args.adaptation,
     )
-
-
-def resolve(scenario: Scenario, overrides: Mapping[str, object]) -> dict[str, int | float]:
-    """``scenario.resolve_settings``, with values too large for NumPy reported as bad input."""
-    try:
-        return scenario.resolve_settings(overrides)
-    except (TypeError, OverflowError) as exc:
-        name = scenarios.display_name(scenario)
-        raise SettingError(f"scenario {name}: a setting value is out of range ({exc})") from None
 
 
 def _models(scenario: Scenario, text: str | None) -> list[str]:
@@ -314,6 +363,28 @@ def _models(scenario: Scenario, text: str | None) -> list[str]:
     return models
 
 
+def _reference(
+    args: argparse.Namespace, scenario: Scenario, settings: Mapping[str, object]
+) -> Reference | None:
+    """Posterior SBC's reference (checked), or ``None`` for prior SBC."""
+    from sbc import posterior_sbc
+
+    if not args.posterior:
+        if args.reference is not None or args.reference_draws is not None:
+            raise UsageError("--reference and --reference-draws need --posterior")
+        return None
+    name = args.reference or posterior_sbc.default_reference(scenario)
+    sampling = Sampling(
+        chains=4,
+        tune=args.tune,
+        draws=args.reference_draws or DEFAULTS.draws,
+        target_accept=args.target_accept,
+    )
+    reference = posterior_sbc.Reference(name, sampling)
+    posterior_sbc.check(scenario, settings, reference)
+    return reference
+
+
 def _run(args: argparse.Namespace) -> None:
     from sbc.checks import check_scenario
     from sbc.runner import default_jobs, run
@@ -321,11 +392,14 @@ def _run(args: argparse.Namespace) -> None:
     _check_backend(args)
     sampling = _sampling(args)
     scenario = scenarios.get(args.scenario)
-    settings = resolve(scenario, _overrides(args.overrides, args))
+    settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
     models = _models(scenario, args.models)
     check_scenario(scenario, settings, models)
     _check_generated(scenario, settings, models)
-    out = args.out if args.out is not None else Path("reports") / scenarios.display_name(scenario)
+    reference = _reference(args, scenario, settings)
+    name = scenarios.display_name(scenario) + ("-posterior" if reference else "")
+    out = args.out if args.out is not None else Path("reports") / name
+    _import_in_background("sbc.calibration", "sbc.stratified", "sbc.report.html")
     try:
         results = run(
             scenario,
@@ -343,6 +417,7 @@ def _run(args: argparse.Namespace) -> None:
             backend=args.backend,
             scheduler=args.scheduler,
             overwrite=args.overwrite,
+            posterior=reference,
         )
     except KeyboardInterrupt:
         done = len(RunStore(out).finished())
@@ -352,11 +427,31 @@ def _run(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         raise SystemExit(130) from None
-    estimand_table(results).to_csv(out / "summary.csv", index=False)
-    report = write_report(out)
+    from sbc.calibration import estimand_table
+    from sbc.report.html import write_report
+    from sbc.stratified import strata_table
+
+    estimands = estimand_table(results)
+    estimands.to_csv(out / "summary.csv", index=False)
+    strata = strata_table(results, args.strata)
+    strata.to_csv(out / "strata.csv", index=False)
+    RunStore(out).annotate("strata", args.strata)  # the report (and its rewrites) use it too
+    report = write_report(out, results=results, estimands=estimands, strata_table=strata)
     if not args.quiet:
-        _print_summary(results)
+        _print_summary(results, strata, estimands)
         print(f"\nresults: {out / 'results.parquet'}\nreport:  {report}")
+
+
+def _import_in_background(*modules: str) -> None:
+    """Import what the end of a run needs while the workers fit (the main process waits)."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for module in modules:
+            importlib.import_module(module)
+
+    threading.Thread(target=load, daemon=True).start()
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -370,6 +465,11 @@ def _list(args: argparse.Namespace) -> None:
         for model in scenario.models:
             mark = " (mutant: planted bug)" if model.mutant else ""
             print(f"    {model.name:<{width}}{model.description}{mark}")
+        if scenario.data_statistics:
+            stats = ", ".join(s.name for s in scenario.data_statistics)
+            print(f"  data statistics (report strata): {stats}")
+        if scenario.real_data is not None and scenario.augment is not None:
+            print(f"  posterior SBC (--posterior): reference model {scenario.reference_model}")
         print("  settings (--set KEY=VALUE):")
         width = max(len(s.name) for s in scenario.settings) + 2
         value = max(len(str(s.default)) for s in scenario.settings) + 2
@@ -378,7 +478,7 @@ def _list(args: argparse.Namespace) -> None:
         if args.mutants:
             from sbc.report.mutants_text import listing
 
-            settings = resolve(scenario, _overrides(args.overrides, args))
+            settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
             print("\n".join(listing(_plan(scenario, settings, args))))
 
 
@@ -421,14 +521,14 @@ def _plan(scenario: Scenario, settings: Mapping[str, object], args: argparse.Nam
 def _mutants(args: argparse.Namespace) -> None:
     from sbc.checks import check_scenario
     from sbc.mutants import analyse
-    from sbc.report.html import render
+    from sbc.report.html import write_report
     from sbc.report.mutants_html import write_detection_report
     from sbc.report.mutants_text import recommendation
     from sbc.runner import default_jobs, run
 
     sampling = _sampling(args)
     scenario = scenarios.get(args.scenario)
-    settings = resolve(scenario, _overrides(args.overrides, args))
+    settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
     chosen = _plan(scenario, settings, args)
     catalogue = chosen.catalogue
     if not len(catalogue) or (catalogue["role"] == "correct").all():
@@ -448,10 +548,7 @@ def _mutants(args: argparse.Namespace) -> None:
     )
     analysis = analyse(results, catalogue, seed=args.seed)
     drawn = set(catalogue.loc[catalogue["role"] != "generated", "model"])
-    store = RunStore(out)
-    (out / "report.html").write_text(
-        render(results[results["model"].isin(drawn)], store.record()), encoding="utf-8"
-    )
+    write_report(out, results=results[results["model"].isin(drawn)])
     notes = [f"mutated: {base}, as {why}" for base, why in chosen.reasons.items()]
     notes += [f"settings: {settings}", f"seed {args.seed}", f"sampler: {sampling}"]
     path = write_detection_report(
@@ -472,7 +569,7 @@ def _fit(args: argparse.Namespace) -> None:
     scenario = scenarios.get(args.scenario)
     if scenario.real_data is None:
         raise UsageError(f"scenario {scenarios.display_name(scenario)} has no real data to fit")
-    settings = resolve(scenario, _overrides(args.overrides, args))
+    settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
     models = _models(scenario, args.models)
     table = fit_real(scenario, settings, models, _sampling(args))
     out = args.out or Path("reports") / f"{scenarios.display_name(scenario)}-fit"
@@ -480,11 +577,16 @@ def _fit(args: argparse.Namespace) -> None:
 
 
 def _summary(out: Path) -> None:
-    _print_summary(RunStore(out).results())
+    from sbc.stratified import strata_table
+
+    results = RunStore(out).results()
+    _print_summary(results, strata_table(results))
 
 
-def _report(out: Path) -> None:
-    print(write_report(out))
+def _report(out: Path, strata: int | None = None) -> None:
+    from sbc.report.html import write_report
+
+    print(write_report(out, strata))
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -529,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "list":
             _list(args)
         elif args.command == "report":
-            _report(args.out)
+            _report(args.out, args.strata)
         else:
             _summary(args.out)
     except (UsageError, SettingError, StoreError, SpecError) as exc:

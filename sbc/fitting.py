@@ -19,14 +19,8 @@ import pandas as pd
 from sbc import seeding
 from sbc.backends import Fitter, Sampling
 from sbc.scenario import Model, Scenario, Simulation
-from sbc.stats.mcmc import rhat_and_ess_bulk
-from sbc.stats.posterior import (
-    QUANTILES,
-    diagnostics_summary,
-    distinct_quantities,
-    quantile_column,
-    summarize,
-)
+from sbc.stats.mcmc import diagnose
+from sbc.stats.posterior import QUANTILES, diagnostics_summary, quantile_column, summarize
 from sbc.stats.ranks import fractional_rank, rank_statistic, thin, thinning_factor
 
 COLUMNS: tuple[str, ...] = (
@@ -42,10 +36,16 @@ COLUMNS: tuple[str, ...] = (
     "post_mean",
     "post_sd",
     *(quantile_column(q) for q in QUANTILES),
+    "rhat",
+    "ess_bulk",
+    "ess_tail",
     "divergences",
     "n_draws",
     "max_rhat",
     "min_ess_bulk",
+    "min_ess_tail",
+    "grad_evals",
+    "tree_depth",
     "fit_seconds",
     "error",
     "warnings",
@@ -54,8 +54,23 @@ COLUMNS: tuple[str, ...] = (
 
 ``estimand`` names the quantity; ``kind`` says whether it is an ``estimand`` (a parameter
 of the generative process) or a ``test_quantity`` (a function of parameters and data, such
-as the log-likelihood, see :meth:`sbc.scenario.Scenario.quantities`).
+as the log-likelihood, see :meth:`sbc.scenario.Scenario.quantities`). ``rhat``, ``ess_bulk``
+and ``ess_tail`` diagnose that quantity's draws; the per-fit columns ``max_rhat``,
+``min_ess_bulk`` and ``min_ess_tail`` summarise them over the estimands (the fit's health),
+``grad_evals`` and ``tree_depth`` are the sampler's mean leapfrog steps and tree depth per
+kept draw (what a draw costs), ``fit_seconds`` the sampler's wall time.
 """
+
+COMPILE_FAILED = "compile failed: "
+"""Prefix of the ``error`` of a fit whose model could not be compiled."""
+
+SIMULATION_FAILED = "simulation failed: "
+"""Prefix of the ``error`` of every fit of a simulation the simulator could not produce."""
+
+STATISTIC_PREFIX = "stat:"
+"""Prefix of the data-statistic columns that follow :data:`COLUMNS` (``stat:between_within``):
+one per :class:`sbc.scenario.DataStatistic` of the scenario, the same in every row of a
+simulation. Runs made before data statistics existed have none."""
 
 TIMING_COLUMNS: tuple[str, ...] = ("fit_seconds",)
 """Columns that measure wall time and so differ between otherwise identical runs."""
@@ -81,11 +96,15 @@ class Task:
     seed : int
         Run seed.
     sampling : Sampling
-        Sampler settings.
+        Sampler settings of the run (unset fields: each model's own, else the defaults).
     thin : int or None
         Fixed thinning factor, or ``None`` for one from the effective sample size.
     test_quantities : bool
         Also rank the scenario's test quantities (log-likelihood ...).
+    reference : mapping of str to ndarray, optional
+        Posterior SBC: the parameters of this simulation, one draw of the reference
+        posterior given the real data (:mod:`sbc.posterior_sbc`). The data set is then the
+        real data joined with data simulated from them, fitted on the augmented design.
     """
 
     scenario: str
@@ -96,15 +115,42 @@ class Task:
     sampling: Sampling
     thin: int | None = None
     test_quantities: bool = True
+    reference: Mapping[str, np.ndarray] | None = None
 
 
-def compiled(scenario: Scenario, settings: Mapping[str, Any], model: Model, design: Any) -> Fitter:
-    """Return the compiled ``model`` for this process, compiling it on first use."""
-    key = (scenario.name, tuple(sorted(settings.items())), model.name)
+def compiled(
+    scenario: Scenario,
+    settings: Mapping[str, Any],
+    model: Model,
+    design: Any,
+    posterior: bool = False,
+) -> Fitter:
+    """Return the compiled ``model`` for this process, compiling it on first use.
+
+    With ``posterior``, ``design`` is the augmented design of posterior SBC and the model is
+    compiled against the real data joined with itself (same shapes as every refit).
+    """
+    key = (scenario.name, tuple(sorted(settings.items())), model.name, posterior)
     if key not in _COMPILED:
-        example = scenario.simulate(design, seeding.example_rng()).data
-        _COMPILED[key] = model.backend.compile(design, example)
+        if posterior:
+            from sbc.posterior_sbc import example
+
+            data = example(scenario, scenario.design(dict(settings)))
+        else:
+            data = scenario.simulate(design, seeding.example_rng()).data
+        _COMPILED[key] = model.backend.compile(design, data)
     return _COMPILED[key]
+
+
+def prepare_design(scenario: Scenario, task: Task) -> tuple[Any, Simulation]:
+    """The design the models are fitted on and the simulated data set of ``task``."""
+    design = scenario.design(dict(task.settings))
+    rng = seeding.data_rng(task.seed, task.simulation)
+    if task.reference is None:
+        return design, scenario.simulate(design, rng)
+    from sbc.posterior_sbc import replicate
+
+    return replicate(scenario, design, task.reference, rng)
 
 
 @dataclass(frozen=True)
@@ -122,6 +168,8 @@ class Prepared:
     simulation: Simulation
     truth: Mapping[str, float]
     with_quantities: bool
+    statistics: Mapping[str, float]
+    posterior: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -152,15 +200,16 @@ def run_task(task: Task) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per (model, estimand) with the columns in :data:`COLUMNS`. A model whose
-        compilation or fit raised gets rows with the error text and no statistics.
+        compilation or fit raised gets rows with the error text and no statistics. Every
+        model is compiled first; if one cannot be, only its rows are returned (``error``
+        starting with :data:`COMPILE_FAILED`) and no model is fitted.
     """
     from scenarios import get
 
     scenario = get(task.scenario)
     settings = dict(task.settings)
-    design = scenario.design(settings)
+    design, simulation = prepare_design(scenario, task)
     estimands = scenario.estimands(design)
-    simulation = scenario.simulate(design, seeding.data_rng(task.seed, task.simulation))
     truth = {e: float(simulation.truth[e]) for e in estimands}
     if task.test_quantities:
         at_truth = {e: np.asarray(v) for e, v in truth.items()}
@@ -169,10 +218,41 @@ def run_task(task: Task) -> pd.DataFrame:
             for name, value in scenario.quantities(at_truth, simulation.data, design).items()
         }
     prepared = Prepared(
-        scenario, settings, design, estimands, simulation, truth, task.test_quantities
+        scenario,
+        settings,
+        design,
+        estimands,
+        simulation,
+        truth,
+        task.test_quantities,
+        scenario.statistics(simulation.data, design),
+        task.reference is not None,
     )
-    frames = [fit_model(prepared, scenario.model(name), task) for name in task.models]
+    broken = uncompilable(scenario, settings, design, task.models, prepared.posterior)
+    names = task.models if broken is None else (broken,)  # the run stops on a broken model
+    frames = [fit_model(prepared, scenario.model(name), task) for name in names]
     return pd.concat(frames, ignore_index=True)
+
+
+def uncompilable(
+    scenario: Scenario,
+    settings: Mapping[str, Any],
+    design: Any,
+    names: Sequence[str],
+    posterior: bool = False,
+) -> str | None:
+    """Compile every model named (once per process); the first that cannot be, or ``None``.
+
+    Compiling every model before fitting any lets a model that cannot be compiled stop the
+    run (:mod:`sbc.failfast`) without waiting for the other models' fits; fitting it then
+    compiles it again and records the error.
+    """
+    for name in names:
+        try:
+            compiled(scenario, settings, scenario.model(name), design, posterior)
+        except Exception:
+            return name
+    return None
 
 
 def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
@@ -188,59 +268,72 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pd.DataFrame:
         "true_value": [prepared.truth[n] for n in names],
     }
     start = time.perf_counter()
+    fitter = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fitter = compiled(prepared.scenario, prepared.settings, model, prepared.design)
+            fitter = compiled(
+                prepared.scenario, prepared.settings, model, prepared.design, prepared.posterior
+            )
             start = time.perf_counter()
-            posterior = fitter.fit(prepared.simulation.data, sampler_seed, task.sampling)
+            sampling = task.sampling.resolve(model.sampling)
+            posterior = fitter.fit(prepared.simulation.data, sampler_seed, sampling)
             seconds = time.perf_counter() - start
             derived = dict(model.estimands(posterior.draws, prepared.design))
             missing = [e for e in prepared.estimands if e not in derived]
             if missing:
                 raise KeyError(f"model {model.name} yields no draws for {', '.join(missing)}")
             derived |= prepared.test_quantities(derived)
-            stats = _statistics(derived, posterior.draws, prepared, task.thin, rng)
+            stats = _statistics(derived, prepared, task.thin, rng)
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
+            if fitter is None:
+                text = COMPILE_FAILED + text
             return _frame(
                 {
                     **base,
                     "fit_seconds": time.perf_counter() - start,
                     "error": text,
                     "warnings": _warning_text(caught),
-                }
+                },
+                prepared.statistics,
             )
     return _frame(
         {
             **base,
             **stats,
             "divergences": posterior.divergences,
+            "grad_evals": posterior.grad_evals,
+            "tree_depth": posterior.tree_depth,
             "fit_seconds": seconds,
             "error": None,
             "warnings": _warning_text(caught),
-        }
+        },
+        prepared.statistics,
     )
 
 
 def _statistics(
     derived: Mapping[str, np.ndarray],
-    draws: Mapping[str, np.ndarray],
     prepared: Prepared,
     fixed_thin: int | None,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     """Ranks, summaries and diagnostics of one fit.
 
-    ``derived`` holds ``(chain, draw)`` draws of every estimand and test quantity. The
-    thinning factor comes from the estimands' ESS and applies to every row alike; R-hat and
-    ESS diagnostics cover the estimands and the model's own variables.
+    ``derived`` holds ``(chain, draw)`` draws of every estimand and test quantity. Each
+    quantity gets its own R-hat and bulk and tail ESS; the thinning factor and the fit's
+    health (largest R-hat, smallest ESS) come from the estimands and apply to every row.
     """
     names = prepared.names
     stacked = np.stack([np.asarray(derived[n], dtype=float) for n in names])  # (k, chain, draw)
     k = len(prepared.estimands)
-    rhat, ess = rhat_and_ess_bulk(distinct_quantities(stacked[:k], draws))
-    factor = fixed_thin if fixed_thin is not None else thinning_factor(stacked[:k], ess[:k])
+    rhat, ess_bulk, ess_tail = diagnose(stacked)
+    factor = (
+        fixed_thin
+        if fixed_thin is not None
+        else thinning_factor(stacked[:k], ess_bulk[:k], ess_tail[:k])
+    )
     thinned = thin(stacked, factor)
     ranks = rank_statistic(np.array([prepared.truth[n] for n in names]), thinned, rng)
     max_rank = np.full(len(names), thinned.shape[-1])
@@ -251,8 +344,11 @@ def _statistics(
         "pit": fractional_rank(ranks, max_rank, rng),
         "thin": factor,
         **summarize(pooled),
+        "rhat": rhat,
+        "ess_bulk": ess_bulk,
+        "ess_tail": ess_tail,
         "n_draws": pooled.shape[-1],
-        **diagnostics_summary(rhat, ess),
+        **diagnostics_summary(rhat[:k], ess_bulk[:k], ess_tail[:k]),
     }
 
 
@@ -262,8 +358,13 @@ def _warning_text(caught: Sequence[warnings.WarningMessage]) -> str | None:
     return "\n".join(messages) or None
 
 
-def _frame(columns: Mapping[str, Any]) -> pd.DataFrame:
-    """Build a result frame with every column of :data:`COLUMNS`, in order, typed."""
+def _frame(
+    columns: Mapping[str, Any], statistics: Mapping[str, float] | None = None
+) -> pd.DataFrame:
+    """Build a result frame with every column of :data:`COLUMNS`, in order, typed.
+
+    The data ``statistics`` of the simulation follow as float columns ``stat:<name>``.
+    """
     n = len(columns["estimand"])
     data = {}
     for name in COLUMNS:
@@ -273,6 +374,8 @@ def _frame(columns: Mapping[str, Any]) -> pd.DataFrame:
         data[name] = (
             np.asarray(values, dtype=float) if dtype == "float64" else pd.array(values, dtype=dtype)
         )
+    for name, value in (statistics or {}).items():
+        data[f"{STATISTIC_PREFIX}{name}"] = np.full(n, value, dtype=float)
     return pd.DataFrame(data)
 
 
@@ -295,8 +398,14 @@ _DTYPES: dict[str, str] = {
             "pit",
             "post_mean",
             "post_sd",
+            "rhat",
+            "ess_bulk",
+            "ess_tail",
             "max_rhat",
             "min_ess_bulk",
+            "min_ess_tail",
+            "grad_evals",
+            "tree_depth",
             "fit_seconds",
             *(quantile_column(q) for q in QUANTILES),
         )

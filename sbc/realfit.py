@@ -50,7 +50,9 @@ def fit_real(
     frames = []
     for name in models:
         model = scenario.model(name)
-        posterior = model.backend.compile(design, data).fit(data, seed, sampling)
+        posterior = model.backend.compile(design, data).fit(
+            data, seed, sampling.resolve(model.sampling)
+        )
         derived = model.estimands(posterior.draws, design)
         stacked = np.stack([np.asarray(derived[e], dtype=float) for e in names])
         quantities = np.concatenate([stacked, *(by_quantity(v) for v in posterior.draws.values())])
@@ -76,5 +78,8 @@ def write_fit(
     design = scenario.design(settings)
     observed = scenario.observed(design) if scenario.observed is not None else None
     path = out / "fit.html"
-    path.write_text(render_fit(scenario.name, settings, table, observed), encoding="utf-8")
+    from scenarios import display_name
+
+    text = render_fit(display_name(scenario), settings, table, observed, reference=scenario.name)
+    path.write_text(text, encoding="utf-8")
     return path

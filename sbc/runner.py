@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -13,9 +14,12 @@ import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from tqdm import tqdm
 
+from sbc import posterior_sbc
 from sbc.backends import Sampling
 from sbc.checks import display, one_line
+from sbc.failfast import FIRST_FITS, FailureWatch, ModelFailure
 from sbc.fitting import Task
+from sbc.posterior_sbc import Reference
 from sbc.scenario import Scenario, SettingError
 from sbc.store import RunStore, versions
 from sbc.worker import Job, work
@@ -52,6 +56,7 @@ def run(
     backend: str = "loky",
     scheduler: str | None = None,
     overwrite: bool = False,
+    posterior: Reference | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) an SBC run and return its results table.
 
@@ -96,6 +101,11 @@ def run(
         Address of the Dask scheduler (``tcp://host:port``), for ``backend="dask"``.
     overwrite : bool
         Delete sbc's files in ``out`` first and start afresh.
+    posterior : Reference, optional
+        Posterior SBC instead of prior SBC: the parameters of the simulations are draws of
+        this reference model's posterior given the scenario's real data, and the models
+        are refitted on the real data plus data simulated from them
+        (:mod:`sbc.posterior_sbc`). The run folder records the mode.
 
     Returns
     -------
@@ -117,13 +127,22 @@ def run(
         "models": list(models),
         "seed": seed,
         "sampling": asdict(sampling),
+        "model_sampling": {m: asdict(sampling.resolve(scenario.model(m).sampling)) for m in models},
         "thin": thin if thin is not None else "ess",
         "test_quantities": test_quantities,
     }
-    store.open(
-        identity,
-        {"simulations": simulations, "versions": versions(), "fit_timeout": fit_timeout},
-    )
+    if posterior is not None:  # prior runs keep the identity of runs made before the mode
+        identity |= {"mode": "posterior", "reference": posterior.identity()}
+    extra = {
+        "name": display(scenario),  # the declared name, for titles (identity holds the reference)
+        "simulations": simulations,
+        "versions": versions(),
+        "fit_timeout": fit_timeout,
+        "model_notes": {m: n for m in models if (n := scenario.model(m).note)},
+    }
+    store.open(identity, extra)
+    store.annotate("data_statistics", {s.name: s.description for s in scenario.data_statistics})
+    pool = _reference_pool(store, scenario, settings, posterior, seed, simulations)
     done = store.finished()
     tasks = [
         Task(
@@ -135,6 +154,7 @@ def run(
             sampling,
             thin,
             test_quantities,
+            posterior_sbc.draw(pool, i) if pool is not None else None,
         )
         for i in range(simulations)
         if i not in done
@@ -148,14 +168,68 @@ def run(
         unit="sim",
         desc=display(scenario),
     )
+    watch = FailureWatch(display(scenario), max(1, min(FIRST_FITS, len(tasks))))
+    results = _execute(tasks, jobs, fit_timeout, backend, scheduler)
     try:
-        for frame in _execute(tasks, jobs, fit_timeout, backend, scheduler):
+        for frame in results:
             store.write_part(frame)
             bar.update()
+            watch.check(frame)
+    except ModelFailure as failure:
+        raise _stopped(failure, store) from None
     finally:
+        _close(results)
         bar.close()
         store.add_wall_seconds(time.perf_counter() - start)
     return store.collect(simulations)
+
+
+def _stopped(failure: ModelFailure, store: RunStore) -> ModelFailure:
+    """The failure, its message ending with what is kept; parts it made useless removed.
+
+    The parts of the simulations where the failed model raised are removed, so that the
+    same command, once the model is fixed, computes them again; every other finished
+    simulation stays.
+    """
+    for simulation in failure.simulations:
+        store.part_file(simulation).unlink(missing_ok=True)
+    kept = len(store.finished())
+    return ModelFailure(
+        f"{failure}; run stopped, {kept} finished simulations kept in {store.out}",
+        failure.model,
+        failure.simulations,
+    )
+
+
+def _close(results: Iterator[pd.DataFrame]) -> None:
+    """Stop the workers still running (joblib aborts a closed generator's pool)."""
+    close = getattr(results, "close", None)
+    if close is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # joblib warns that unfinished tasks were cancelled
+            close()
+
+
+def _reference_pool(
+    store: RunStore,
+    scenario: Scenario,
+    settings: dict[str, Any],
+    posterior: Reference | None,
+    seed: int,
+    simulations: int,
+) -> posterior_sbc.Pool | None:
+    """Posterior SBC's reference draws (fitted once, kept in the run folder), or ``None``."""
+    if posterior is None:
+        return None
+    pool, info = posterior_sbc.load_or_fit(store.out, scenario, settings, posterior, seed)
+    store.annotate("reference_fit", info)
+    if simulations > info["size"]:
+        raise SettingError(
+            f"the reference posterior ({info['chains']} chains x {info['draws']} draws, "
+            f"thinned by {info['thin']}) holds {info['size']} roughly independent draws: "
+            f"run at most {info['size']} simulations, or more --reference-draws in a new folder"
+        )
+    return pool
 
 
 def _execute(
@@ -183,7 +257,7 @@ def _execute_dask(jobs: list[Job], scheduler: str | None) -> Iterator[pd.DataFra
         from distributed import Client
     except ImportError:
         raise SettingError(
-            "the dask backend needs the distributed package: pip install 'sbc[dask]'"
+            "the dask backend needs the distributed package: pip install 'sbc-testbed[dask]'"
         ) from None
     try:
         client = Client(scheduler, timeout="10s")

@@ -12,7 +12,9 @@ It bundles
 * **estimands**: named scalar quantities whose true value each simulation knows and for
   which every model yields posterior draws;
 * **models**, each a backend (how to compile and fit it) plus a function mapping its
-  posterior draws to the estimands.
+  posterior draws to the estimands;
+* **data statistics** (:class:`DataStatistic`): functions of a simulated data set (how much
+  pooling it calls for ...) by which the report checks calibration stratum by stratum.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sbc.backends import Backend
+from sbc.backends import FIELDS, Backend
 
 Draws = Mapping[str, np.ndarray]
 """Posterior draws by variable name, each of shape ``(chain, draw, *shape)``."""
@@ -130,6 +132,14 @@ class Model:
     mutant : bool
         A deliberately wrong variant (a planted bug) that SBC should flag; left out of
         runs unless named explicitly (``--models``) or run by ``sbc mutants``.
+    sampling : mapping, optional
+        This model's own sampler settings (``chains``, ``tune``, ``draws``,
+        ``target_accept``), used where the run does not set them (see
+        :meth:`sbc.backends.Sampling.resolve`): for a geometry that needs smaller steps or
+        longer chains. Give the measurements that chose them where they are set.
+    note : str
+        A caveat the report shows beside the model's verdict (e.g. a model kept to show
+        what a parameterisation costs, whose unhealthy fits are expected).
     """
 
     name: str
@@ -137,6 +147,16 @@ class Model:
     backend: Backend
     estimands: EstimandFunction
     mutant: bool = False
+    sampling: Mapping[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.sampling) - set(FIELDS)
+        if unknown:
+            raise ValueError(
+                f"model {self.name}: unknown sampler setting {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(FIELDS)})"
+            )
 
 
 def mutant_models(
@@ -162,6 +182,56 @@ def mutant_models(
 Params = Mapping[str, np.ndarray]
 """Estimand values by name, all with one leading batch shape: ``()`` for the truth,
 ``(draw,)`` for posterior draws."""
+
+
+@dataclass(frozen=True)
+class Process:
+    """A generative process in two steps: a prior draw, then data given the parameters.
+
+    It is a simulator (``process(design, rng) -> Simulation``), so it is passed as a
+    scenario's ``simulate``; split in two, it also lets posterior SBC
+    (:mod:`sbc.posterior_sbc`) simulate data from parameters drawn from a posterior.
+
+    Parameters
+    ----------
+    prior : callable
+        ``prior(design, rng) -> {name: ndarray}``: every parameter the data generation
+        needs, by the names the scenario's reference model gives its variables (posterior
+        SBC reads them off that model's draws under these names).
+    generate : callable
+        ``generate(design, params, rng) -> Simulation``: the true estimand values implied
+        by ``params`` and a data set simulated from them.
+    """
+
+    prior: Callable[[Any, np.random.Generator], Mapping[str, Any]]
+    generate: Callable[[Any, Mapping[str, Any], np.random.Generator], Simulation]
+
+    def __call__(self, design: Any, rng: np.random.Generator) -> Simulation:
+        """Draw the parameters from the prior, then the data, from one stream."""
+        return self.generate(design, self.prior(design, rng), rng)
+
+
+@dataclass(frozen=True)
+class DataStatistic:
+    """A function of one data set by which calibration is checked stratum by stratum.
+
+    For a correct model with exact inference, ranks are uniform conditionally on any
+    function of the data (never of the true parameters), so a run can be split by such a
+    statistic: the report and ``strata.csv`` test each stratum (tertiles by default).
+
+    Parameters
+    ----------
+    name : str
+        Short name (a column ``stat:<name>`` of the results table).
+    description : str
+        One line shown in the report.
+    function : callable
+        ``function(design, data) -> float``.
+    """
+
+    name: str
+    description: str
+    function: Callable[[Any, Mapping[str, np.ndarray]], float]
 
 
 @dataclass(frozen=True)
@@ -206,7 +276,8 @@ class Scenario:
     design : callable
         ``design(settings) -> design`` builds the fixed structure of the data.
     simulate : callable
-        ``simulate(design, rng) -> Simulation`` draws parameters from the prior, then data.
+        ``simulate(design, rng) -> Simulation`` draws parameters from the prior, then data;
+        a :class:`Process` (prior draw and data generation apart) also allows posterior SBC.
     estimands : callable
         ``estimands(design) -> tuple of str``: the estimand names, in report order.
     models : tuple of Model
@@ -223,6 +294,17 @@ class Scenario:
     observed : callable, optional
         ``observed(design) -> DataFrame`` with columns ``estimand``, ``label``, ``observed``
         and ``weight``: raw estimates to show beside each model's posterior in ``sbc fit``.
+    data_statistics : tuple of DataStatistic
+        Functions of a data set (how much pooling it calls for ...) stored per simulation;
+        the report checks calibration within strata of each.
+    augment : callable, optional
+        ``augment(design) -> design``, for posterior SBC: the design of the real data
+        followed by one more block of observations with the same structure (every data key
+        is joined along its first axis, real block first).
+    reference_model : str, optional
+        For posterior SBC: the model that is exactly the generative process; its posterior
+        given the real data supplies the parameters (its variables named as :attr:`Process.prior`
+        names them).
     """
 
     name: str
@@ -239,6 +321,18 @@ class Scenario:
     ) = None
     real_data: Callable[[Any], Mapping[str, np.ndarray]] | None = None
     observed: Callable[[Any], Any] | None = None
+    data_statistics: tuple[DataStatistic, ...] = ()
+    augment: Callable[[Any], Any] | None = None
+    reference_model: str | None = None
+
+    def statistics(self, data: Mapping[str, np.ndarray], design: Any) -> dict[str, float]:
+        """Every data statistic of one data set (NaN where a statistic is undefined)."""
+        out = {}
+        for statistic in self.data_statistics:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = float(statistic.function(design, data))
+            out[statistic.name] = value if np.isfinite(value) else float("nan")
+        return out
 
     def quantities(
         self, params: Params, data: Mapping[str, np.ndarray], design: Any

@@ -15,7 +15,8 @@ import numpy as np
 _DATA = 0
 _MODEL = 1
 _COMPILE = 2
-_ANALYSIS = 3
+_REFERENCE = 3
+_ANALYSIS = 4
 
 
 def data_rng(seed: int, simulation: int) -> np.random.Generator:
@@ -29,6 +30,17 @@ def model_rng(seed: int, simulation: int, model: str) -> np.random.Generator:
     """Generator for one model's fit of one simulation (sampler seed, then tie-breaking)."""
     key = (simulation, _MODEL, zlib.crc32(model.encode()))
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def reference_rng(seed: int) -> np.random.Generator:
+    """Generator for posterior SBC's reference fit (sampler seed, then the draws' order).
+
+    One per run: the reference posterior given the real data is computed once, and each
+    simulation takes its parameters from it by index (:mod:`sbc.posterior_sbc`).
+    """
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(_REFERENCE,)))
+    )
 
 
 def example_rng() -> np.random.Generator:

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 PACKAGES: tuple[str, ...] = (
-    "sbc",
+    "sbc-testbed",
     "numpy",
     "pandas",
     "pymc",
@@ -46,7 +46,14 @@ class StoreError(RuntimeError):
     """The output folder cannot hold this run (another run's results, unreadable files)."""
 
 
-OWN_FILES: tuple[str, ...] = ("run.json", "results.parquet", "summary.csv", "report.html")
+OWN_FILES: tuple[str, ...] = (
+    "run.json",
+    "results.parquet",
+    "summary.csv",
+    "strata.csv",
+    "report.html",
+    "reference.npz",
+)
 """Files of a run folder that belong to sbc (with ``parts/``): what ``--overwrite`` deletes."""
 
 _PART = re.compile(r"sim-(\d+)\.parquet")
@@ -202,6 +209,12 @@ class RunStore:
         """Add the wall time of one invocation to the run's total in ``run.json``."""
         record = self.record()
         record["wall_seconds"] = record.get("wall_seconds", 0.0) + seconds
+        self._write_record(record)
+
+    def annotate(self, key: str, value: Any) -> None:
+        """Record ``value`` under ``key`` in ``run.json`` (a fact, not part of the identity)."""
+        record = self.record()
+        record[key] = value
         self._write_record(record)
 
     def _write_record(self, record: Mapping[str, Any]) -> None:

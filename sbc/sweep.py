@@ -32,26 +32,26 @@ import itertools
 import math
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from sbc.backends import Sampling
+import scenarios
+from sbc.backends import ADAPTATIONS, Sampling
 from sbc.scenario import Scenario, SettingError
 
 TOP_KEYS = ("scenario", "models", "simulations", "seed", "thin", "test_quantities", "x")
 TABLES = ("settings", "sampling", "grid")
-SAMPLING_KEYS = {"chains": int, "tune": int, "draws": int, "target_accept": float}
-METRICS: dict[str, str] = {
-    "coverage90": "90% coverage (mean over estimands)",
-    "rel_rmse": "RMSE / prior sd",
-    "rel_width90": "90% width / prior sd",
-    "min_p_holm": "calibration p (min Holm-adjusted)",
+SAMPLING_KEYS = {
+    "chains": int,
+    "tune": int,
+    "draws": int,
+    "target_accept": float,
+    "adaptation": str,
 }
-"""Per-model columns of :func:`sbc.calibration.model_table` compared across cells."""
 
 
 class SpecError(ValueError):
@@ -73,6 +73,11 @@ class Spec:
     thin: int | None = None
     test_quantities: bool = True
     x: str = ""
+
+    @property
+    def other_keys(self) -> list[str]:
+        """Grid keys besides the x-axis setting (one line per combination of their values)."""
+        return [k for k in self.grid if k != self.x]
 
     def cells(self) -> list[dict[str, Any]]:
         """Grid values of every cell, in grid order (last key fastest)."""
@@ -105,8 +110,6 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         One line naming the file and the problem: unreadable file, invalid TOML, unknown
         or missing keys, wrong types, unknown scenario, model or setting, impossible values.
     """
-    import scenarios
-
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -190,13 +193,11 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         test_quantities=test_quantities,
         x=x,
     )
-    from sbc.cli import resolve
-
     try:
         for name in spec.models:
             scenario.model(name)
         for cell in spec.cells():
-            resolve(scenario, fixed | cell)
+            scenarios.resolve_settings(scenario, fixed | cell)
     except SettingError as exc:
         raise fail(str(exc)) from None
     return spec
@@ -210,6 +211,9 @@ def _sampling(table: Mapping[str, Any], fail: Any) -> Sampling:
         if SAMPLING_KEYS[key] is int:
             if not _whole(value) or value < (0 if key == "tune" else 1):
                 raise fail(f"sampling.{key} must be a whole number, got {value!r}")
+        elif SAMPLING_KEYS[key] is str:
+            if value not in ADAPTATIONS:
+                raise fail(f"sampling.{key} must be one of {', '.join(ADAPTATIONS)}, got {value!r}")
         elif not _number(value) or not 0 < value < 1:
             raise fail(f"sampling.{key} must lie in (0, 1), got {value!r}")
         values[key] = value
@@ -243,7 +247,6 @@ def run_sweep(
     """
     from sbc.calibration import estimand_table, model_table
     from sbc.checks import check_scenario
-    from sbc.cli import resolve
     from sbc.report.html import write_report
     from sbc.report.sweep_html import write_sweep_report
     from sbc.runner import run
@@ -252,7 +255,7 @@ def run_sweep(
     out = Path(out)
     scenario = spec.scenario
     cells = spec.cells()
-    resolved = [resolve(scenario, spec.settings | cell) for cell in cells]
+    resolved = [scenarios.resolve_settings(scenario, spec.settings | cell) for cell in cells]
     for settings in resolved:
         check_scenario(scenario, settings, spec.models)
     rows = []
@@ -286,8 +289,3 @@ def run_sweep(
     summary = pd.concat(rows, ignore_index=True)
     summary.to_csv(out / "sweep.csv", index=False)
     return write_sweep_report(spec, summary, out)
-
-
-def other_keys(spec: Spec) -> Sequence[str]:
-    """Grid keys besides the x-axis setting (one line per combination of their values)."""
-    return [k for k in spec.grid if k != spec.x]

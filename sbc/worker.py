@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sbc.checks import one_line
-from sbc.fitting import Task, _frame, compiled, run_task
+from sbc.fitting import SIMULATION_FAILED, Task, _frame, run_task, uncompilable
 
 
 class FitTimeout(Exception):
@@ -36,33 +36,41 @@ def work(job: Job) -> pd.DataFrame:
     """Run one simulation in a worker; never raises for a scenario's own errors.
 
     A simulation whose data cannot be simulated gets one error row per (model, estimand)
-    rather than stopping the run. With a fit timeout, each model is compiled first (not
-    timed), then fitted under a timer that raises :class:`FitTimeout` inside the fit, so
-    the fit is recorded with that error by :func:`sbc.fitting.fit_model`.
+    rather than stopping the run. With a fit timeout, every model is compiled first (not
+    timed), then each is fitted under a timer that raises :class:`FitTimeout` inside the
+    fit, so the fit is recorded with that error by :func:`sbc.fitting.fit_model`.
     """
     task = job.task
     try:
         if job.fit_timeout is None or threading.current_thread() is not threading.main_thread():
             return run_task(task)
+        broken = _uncompilable(task)
+        if broken is not None:  # the run stops on it (sbc.failfast)
+            return run_task(replace(task, models=(broken,)))
         return pd.concat(
             [_timed(replace(task, models=(m,)), job.fit_timeout) for m in task.models],
             ignore_index=True,
         )
     except Exception as exc:
-        return _failed(task, task.models, f"simulation failed: {one_line(exc)}")
+        return _failed(task, task.models, f"{SIMULATION_FAILED}{one_line(exc)}")
+
+
+def _uncompilable(task: Task) -> str | None:
+    """Compile every model of ``task`` (not timed); the first that cannot be, or ``None``."""
+    from scenarios import get
+
+    scenario = get(task.scenario)
+    settings = dict(task.settings)
+    design = scenario.design(settings)
+    posterior = task.reference is not None
+    if posterior:
+        design = scenario.augment(design)
+    return uncompilable(scenario, settings, design, task.models, posterior)
 
 
 def _timed(task: Task, seconds: float) -> pd.DataFrame:
-    """``run_task`` for one model, its fit stopped after ``seconds``."""
-    from scenarios import get
-
+    """``run_task`` for one model (already compiled), its fit stopped after ``seconds``."""
     (name,) = task.models
-    scenario = get(task.scenario)
-    settings = dict(task.settings)
-    try:
-        compiled(scenario, settings, scenario.model(name), scenario.design(settings))
-    except Exception:
-        pass  # the fit compiles again and records the error
 
     def expire(signum: int, frame: Any) -> None:
         raise FitTimeout(f"fit stopped after the fit timeout of {seconds:g} s")

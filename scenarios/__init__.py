@@ -8,8 +8,13 @@
 * an importable module and object (``package.module:OBJECT``).
 
 Workers receive the reference as text and resolve it again, so every process sees the
-same scenario. A scenario that is not registered is returned with its ``name`` set to its
-canonical reference (the absolute file path, or ``module:OBJECT``): the name keys the
+same scenario. :func:`resolve` also accepts a :class:`~sbc.scenario.Scenario` object or a
+module defining ``SCENARIO`` and finds the reference a worker can load it by, and
+:func:`resolve_settings` merges and validates a scenario's settings: scenario resolution
+lives here, not in the command line.
+
+A scenario that is not registered is returned with its ``name`` set to its canonical
+reference (the absolute file path, or ``module:OBJECT``): the name keys the
 per-process cache of compiled models (:func:`sbc.fitting.compiled`), so two user files
 that declare the same ``name`` can never share compiled models, and ``get(s.name)``
 returns ``s`` in any process that can read the same path.
@@ -19,8 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.machinery
 import importlib.util
 import sys
+import types
+from collections.abc import Mapping
 from importlib import import_module
 from pathlib import Path
 
@@ -33,6 +41,7 @@ MODULES: dict[str, str] = {
     "schools": "scenarios.schools",
     "districts": "scenarios.districts",
     "alberta": "scenarios.alberta",
+    "diploma": "scenarios.diploma",
 }
 """Scenario name -> module that defines it."""
 
@@ -65,6 +74,8 @@ def get(ref: str) -> Scenario:
     """
     if ref in MODULES:
         return import_module(MODULES[ref]).SCENARIO
+    if ref in _LOADED:
+        return _LOADED[ref]
     if not _looks_like_reference(ref):
         raise ScenarioError(
             f"unknown scenario {ref!r} (known: {', '.join(MODULES)}; "
@@ -88,8 +99,127 @@ def display_name(scenario: Scenario) -> str:
     return _DECLARED.get(scenario.name, scenario.name)
 
 
+def reference(scenario: Scenario) -> str:
+    """The reference :func:`get` resolves the scenario by (its ``name`` inside ``sbc``).
+
+    A registered name (``heights``), an absolute file path (``/x/my.py`` or
+    ``/x/my.py:OBJECT``), ``package.module:OBJECT``, or, for an object :func:`resolve`
+    registered in this process only, ``<object>:NAME@ID``.
+    """
+    return scenario.name
+
+
+def is_portable(scenario: Scenario | str) -> bool:
+    """Whether another process can load the scenario (or reference) by its reference."""
+    ref = scenario if isinstance(scenario, str) else scenario.name
+    return not ref.startswith(_IN_PROCESS)
+
+
 _DECLARED: dict[str, str] = {}
 """Canonical reference -> the ``name`` the user's scenario declared."""
+
+_IN_PROCESS = "<object>:"
+"""Prefix of the references of scenario objects that only this process can resolve."""
+
+
+def resolve(scenario: str | Scenario | types.ModuleType) -> Scenario:
+    """The scenario as ``sbc`` uses it, from a reference, a ``Scenario`` or a module.
+
+    Parameters
+    ----------
+    scenario : str, Scenario or module
+        A reference (see :func:`get`); a scenario object (a registered one, one :func:`get`
+        returned, or a user's own object); or a module defining ``SCENARIO``.
+
+    Returns
+    -------
+    Scenario
+        A scenario whose ``name`` is its reference. A user's object is looked up among the
+        top-level names of loaded modules: found in an importable module it becomes
+        ``module:OBJECT``, in another file ``/path/file.py:OBJECT``, so worker processes
+        load it like a scenario file; found nowhere (built inside a function), it is
+        registered in this process only (:func:`is_portable` is false: run it with one job).
+
+    Raises
+    ------
+    ScenarioError
+        If ``scenario`` is none of these.
+    """
+    if isinstance(scenario, types.ModuleType):
+        if not isinstance(getattr(scenario, "SCENARIO", None), Scenario):
+            raise ScenarioError(f"module {scenario.__name__} defines no SCENARIO")
+        scenario = scenario.SCENARIO
+    if isinstance(scenario, str):
+        return get(scenario)
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError(
+            f"{type(scenario).__name__} is not a scenario (give a sbc.scenario.Scenario, "
+            "a name, a file path.py or module:OBJECT)"
+        )
+    if scenario.name in MODULES and get(scenario.name) is scenario:
+        return scenario
+    if _LOADED.get(scenario.name) is scenario:
+        return scenario
+    if id(scenario) in _OBJECTS:
+        return _OBJECTS[id(scenario)][1]
+    ref = _find(scenario) or f"{_IN_PROCESS}{scenario.name}@{id(scenario):x}"
+    if ref not in _LOADED:
+        _LOADED[ref] = dataclasses.replace(scenario, name=ref)
+        _DECLARED[ref] = scenario.name
+    _OBJECTS[id(scenario)] = (scenario, _LOADED[ref])  # holding it keeps its id unique
+    return _LOADED[ref]
+
+
+_OBJECTS: dict[int, tuple[Scenario, Scenario]] = {}
+"""id of a user's scenario object -> (that object, the scenario :func:`resolve` made)."""
+
+
+def _find(scenario: Scenario) -> str | None:
+    """``module:OBJECT`` or ``/path/file.py:OBJECT`` of a module-level binding of ``scenario``."""
+    for module in list(sys.modules.values()):
+        names = getattr(module, "__dict__", None)
+        if not isinstance(names, dict) or module.__name__ == "__main__":
+            continue
+        attr = next((k for k, v in list(names.items()) if v is scenario and k.isidentifier()), None)
+        if attr is None:
+            continue
+        spec = getattr(module, "__spec__", None)
+        file = getattr(module, "__file__", None)
+        user_file = module.__name__.startswith(_USER_MODULE)
+        if not user_file and spec is not None and spec.name == module.__name__:
+            if _importable(module.__name__):
+                return f"{module.__name__}:{attr}"
+        if isinstance(file, str) and file.endswith(".py"):
+            path = Path(file).resolve()
+            return str(path) if attr == "SCENARIO" else f"{path}:{attr}"
+    return None
+
+
+def _importable(name: str) -> bool:
+    """Whether a fresh process with this ``sys.path`` could import module ``name``."""
+    top = name.partition(".")[0]
+    try:
+        return importlib.machinery.PathFinder.find_spec(top, sys.path) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def resolve_settings(scenario: Scenario, overrides: Mapping[str, object]) -> dict[str, int | float]:
+    """The scenario's settings: defaults merged with ``overrides``, validated.
+
+    ``overrides`` holds values or command-line text (``"12"``). Values too large for NumPy
+    are reported like any impossible value.
+
+    Raises
+    ------
+    sbc.scenario.SettingError
+        One line naming the scenario and the problem.
+    """
+    try:
+        return scenario.resolve_settings(overrides)
+    except (TypeError, OverflowError) as exc:
+        name = display_name(scenario)
+        raise SettingError(f"scenario {name}: a setting value is out of range ({exc})") from None
 
 
 def _looks_like_reference(ref: str) -> bool:
@@ -146,7 +276,7 @@ def _load(ref: str, canonical: str) -> object:
 def _import_file(path: Path, shown: str) -> object:
     """Import a scenario file under a module name stable for its absolute path."""
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    name = f"sbc_user_scenario_{digest}"
+    name = f"{_USER_MODULE}{digest}"
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
@@ -160,6 +290,10 @@ def _import_file(path: Path, shown: str) -> object:
         del sys.modules[name]
         raise ScenarioError(f"scenario {shown}: loading it raised {_text(exc)}") from None
     return module
+
+
+_USER_MODULE = "sbc_user_scenario_"
+"""Prefix of the module names scenario files are imported under."""
 
 
 def _text(exc: BaseException) -> str:

@@ -8,8 +8,9 @@ average. As in the seed, the likelihood is for the school mean::
 
 The design is real: the schools of one course and year with at least ``min_students``
 writers (Mathematics 30-1, 2016, 30 writers: 141 schools in 56 authorities), their sizes and
-their authorities, read from the official xlsx passed with ``--set data=FILE``. SBC then
-simulates scores on exactly that structure.
+their authorities, read from the extract shipped with the package
+(``scenarios/data/alberta-mathematics-30-1-2016.csv``) or from an official xlsx of any
+edition passed with ``--data FILE``. SBC then simulates scores on exactly that structure.
 
 Generative process (``partial`` shares exactly these priors)::
 
@@ -23,7 +24,16 @@ One student concentration ``nu`` is shared by all schools: with only school mean
 a separate ``nu_i`` per school (as in the seed) is informed by nothing but its prior.
 
 Estimands: ``pop_mean``, ``nu`` and ``school_mean[CODE]`` for every school (its ``mu_i``).
-Test quantity: the log-likelihood of the school means.
+Test quantity: the log-likelihood of the school means. Data statistics: ``school_spread``
+(the sd of the school means over the largest sd student-level noise could give them) and
+``authority_spread`` (the sd of authority averages over the sd the spread of schools within
+authorities alone gives them).
+
+Posterior SBC (``sbc run alberta --posterior``) draws the parameters from ``partial``'s
+posterior given the real school means, simulates one more mean per school from them, and
+refits every model on the real plus the simulated means: the design then maps each of the
+282 observed means to its school (:func:`augment`), which the models index through
+``design.school`` (the identity otherwise, so prior SBC and ``sbc fit`` are unchanged).
 
 Models (PyMC):
 
@@ -40,7 +50,7 @@ Models (PyMC):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -48,11 +58,25 @@ import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import PyMCModel
-from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
-from scenarios.alberta_data import DataError, load, select
+from sbc.scenario import (
+    DataStatistic,
+    Likelihood,
+    Model,
+    Process,
+    Scenario,
+    Setting,
+    Simulation,
+    positive,
+)
+from sbc.stats.pooling import group_means, means_spread_ratio, spread_ratio
+from scenarios.alberta_data import EXTRACT_COURSE, EXTRACT_YEAR, DataError, load, select
 
 SETTINGS = (
-    Setting("data", "", "path of diploma-multiyear-sch-list-annual.xlsx (required)"),
+    Setting(
+        "data",
+        "",
+        "official diploma results xlsx or extract CSV (default: the shipped Math 30-1 2016)",
+    ),
     Setting("course", "Mathematics 30-1", "diploma course"),
     Setting("year", 2016, "school year (its ending year)"),
     Setting(
@@ -72,7 +96,12 @@ SETTINGS = (
 
 @dataclass(frozen=True)
 class Design:
-    """The real schools: codes, names, writers and authorities, plus the prior settings."""
+    """The real schools: codes, names, writers and authorities, plus the prior settings.
+
+    ``school`` maps each observed mean to its school: one per school in SBC and ``sbc fit``
+    (the identity), each school twice for posterior SBC (:func:`augment`: the real means,
+    then a simulated block).
+    """
 
     codes: tuple[str, ...]
     names: tuple[str, ...]
@@ -86,11 +115,26 @@ class Design:
     kappa_log_sd: float
     nu_median: float
     nu_log_sd: float
+    school: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.school is None:
+            object.__setattr__(self, "school", np.arange(len(self.codes)))
 
     @property
     def n(self) -> int:
         """Number of schools."""
         return len(self.codes)
+
+    @property
+    def obs_writers(self) -> np.ndarray:
+        """Writers behind each observed mean."""
+        return self.writers[self.school]
+
+
+def augment(design: Design) -> Design:
+    """The real school means followed by one more mean per school (posterior SBC)."""
+    return replace(design, school=np.concatenate([design.school, np.arange(design.n)]))
 
 
 def _schools(settings: Mapping[str, Any]) -> Any:
@@ -102,12 +146,15 @@ def _schools(settings: Mapping[str, Any]) -> Any:
 
 def check_settings(settings: Mapping[str, Any]) -> str | None:
     """Refuse a missing or unreadable data file, or a selection with no school."""
-    if not settings["data"]:
-        return "scenario alberta needs its data file: --data FILE (the diploma results xlsx)"
     try:
         _schools(settings)
     except DataError as exc:
-        return str(exc)
+        if settings["data"]:
+            return str(exc)
+        return (
+            f"{exc}; the shipped extract holds {EXTRACT_COURSE} {EXTRACT_YEAR} only: "
+            "give the official diploma results xlsx with --data FILE"
+        )
     return None
 
 
@@ -146,17 +193,41 @@ def _sd(mu: np.ndarray, nu: np.ndarray, writers: np.ndarray) -> np.ndarray:
     return np.sqrt(mu * (1 - mu) / (nu + 1) / writers)
 
 
-def simulate(design: Design, rng: np.random.Generator) -> Simulation:
-    """Draw the population and school parameters, then each school's observed mean."""
+def prior(design: Design, rng: np.random.Generator) -> dict[str, Any]:
+    """Draw the population and school parameters (named as in the ``partial`` model)."""
     pop_mean = rng.beta(design.pop_mean_a, design.pop_mean_b)
     kappa = rng.lognormal(np.log(design.kappa_median), design.kappa_log_sd)
     mu = np.clip(rng.beta(pop_mean * kappa, (1 - pop_mean) * kappa, size=design.n), 1e-9, 1 - 1e-9)
     nu = rng.lognormal(np.log(design.nu_median), design.nu_log_sd)
-    school_mean = rng.normal(mu, _sd(mu, nu, design.writers))
-    truth = {"pop_mean": pop_mean, "nu": nu} | {
-        f"school_mean[{c}]": m for c, m in zip(design.codes, mu, strict=True)
+    return {"pop_mean": pop_mean, "kappa": kappa, "mu": mu, "nu": nu}
+
+
+def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    """Each observed school mean given the parameters, and the estimands' true values."""
+    mu = np.asarray(params["mu"], dtype=float)
+    nu = float(params["nu"])
+    school_mean = rng.normal(mu[design.school], _sd(mu[design.school], nu, design.obs_writers))
+    truth = {"pop_mean": float(params["pop_mean"]), "nu": nu} | {
+        f"school_mean[{c}]": float(m) for c, m in zip(design.codes, mu, strict=True)
     }
-    return Simulation({k: float(v) for k, v in truth.items()}, {"school_mean": school_mean})
+    return Simulation(truth, {"school_mean": school_mean})
+
+
+simulate = Process(prior, generate)
+"""Parameters from the prior, then the school means (one random stream)."""
+
+
+def _school_spread(design: Design, data: Mapping[str, np.ndarray]) -> float:
+    """Spread of school means against the most noise student scores could give them."""
+    means, _ = group_means(data["school_mean"], design.school)
+    writers = np.bincount(design.school, weights=design.obs_writers)
+    level = float(np.mean(means))
+    return means_spread_ratio(means, level * (1 - level) / writers)
+
+
+def _authority_spread(design: Design, data: Mapping[str, np.ndarray]) -> float:
+    means, _ = group_means(data["school_mean"], design.school)
+    return spread_ratio(means, design.authority)
 
 
 def real_data(design: Design) -> dict[str, np.ndarray]:
@@ -204,9 +275,10 @@ def _build(design: Design, example: Mapping[str, np.ndarray], kind: str) -> Any:
                 mu = pm.Beta("mu", (1 - pop_mean) * kappa, pop_mean * kappa, dims="school")
             else:
                 mu = pm.Beta("mu", pop_mean * kappa, (1 - pop_mean) * kappa, dims="school")
-        variance = mu * (1 - mu) / (nu + 1) / design.writers
+        mean = mu[design.school]
+        variance = mean * (1 - mean) / (nu + 1) / design.obs_writers
         sd = variance if kind == "mutant_variance_as_sd" else pm.math.sqrt(variance)
-        pm.Normal("obs", mu, sd, observed=school_mean)
+        pm.Normal("obs", mean, sd, observed=school_mean)
     return model
 
 
@@ -222,32 +294,45 @@ def _estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str, np.
 def _loglik(
     params: Mapping[str, np.ndarray], data: Mapping[str, np.ndarray], design: Design
 ) -> np.ndarray:
-    mu = np.stack([params[f"school_mean[{c}]"] for c in design.codes], axis=-1)
-    sd = _sd(mu, np.asarray(params["nu"])[..., None], design.writers)
+    mu = np.stack([params[f"school_mean[{c}]"] for c in design.codes], axis=-1)[..., design.school]
+    sd = _sd(mu, np.asarray(params["nu"])[..., None], design.obs_writers)
     z = (data["school_mean"] - mu) / sd
     return -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
 
 
-def _model(kind: str, description: str, mutant: bool = False) -> Model:
+def _model(
+    kind: str, description: str, mutant: bool = False, sampling: dict | None = None
+) -> Model:
     return Model(
         kind,
         description,
         PyMCModel(partial(_build, kind=kind), data=("school_mean",)),
         _estimands,
         mutant,
+        sampling=sampling or {},
     )
+
+
+LONGER = {"draws": 2000}
+"""The correct model's sampler settings: the student concentration ``nu`` mixes slowly (it
+and the school-mean concentration trade off as sources of the schools' spread). At 2 x 1000
+draws its bulk ESS was 170-310 in every fit (the other 142 estimands above 1400; 99.1% of
+(fit, estimand) pairs healthy); at 2 x 2000, 420-600 and every pair healthy in 10 fits. The
+low-rank mass matrix did not help (ESS 310)."""
 
 
 SCENARIO = Scenario(
     name="alberta",
-    description="Alberta diploma exam school means on the real design (needs --set data=FILE)",
+    description="Alberta diploma exam school means on the real design (Math 30-1, 2016 shipped)",
     settings=SETTINGS,
     design=design,
     simulate=simulate,
     estimands=estimands,
     models=(
         _model("none", "independent school means, Beta(3, 1) prior (the seed's unpooled model)"),
-        _model("partial", "school means from a shared, learned Beta prior (exact)"),
+        _model(
+            "partial", "school means from a shared, learned Beta prior (exact)", sampling=LONGER
+        ),
         _model("partial_authority", "school means pooled within authorities (three levels)"),
         _model(
             "mutant_swapped_ab",
@@ -260,4 +345,20 @@ SCENARIO = Scenario(
     likelihood=Likelihood(_loglik),
     real_data=real_data,
     observed=observed,
+    data_statistics=(
+        DataStatistic(
+            "school_spread",
+            "sd of the school means over the sd student-level noise could give them at most "
+            "(variance p(1 - p) / writers; small: pool the schools strongly)",
+            _school_spread,
+        ),
+        DataStatistic(
+            "authority_spread",
+            "sd of the authority averages of school means over the sd the spread of schools "
+            "within authorities alone gives them (about 1: pool the authorities strongly)",
+            _authority_spread,
+        ),
+    ),
+    augment=augment,
+    reference_model="partial",
 )

@@ -15,7 +15,12 @@ exactly (:class:`sbc.backends.exact.ExactNormal`), in milliseconds:
   ``sbc mutants conjugate`` generates its mutants from, whose effects are analytic
   (a prior moved by one sd, a likelihood counted twice ...).
 
-Test quantity: ``loglik``, the log-likelihood of the data at ``theta``.
+Test quantity: ``loglik``, the log-likelihood of the data at ``theta``. Data statistic:
+``mean_y``, the data mean (the posterior depends on the data through it alone, so ranks
+are uniform within any strata of it, while strata of the true ``theta`` are not).
+
+For posterior SBC (tests), :func:`augment` doubles ``n``: the exact models read the sample
+size off the data, so they fit a real data set joined with a simulated one as they are.
 """
 
 from __future__ import annotations
@@ -27,17 +32,37 @@ import numpy as np
 
 from sbc.backends.exact import ExactNormal
 from sbc.backends.nutpie import PyMCModel
-from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
+from sbc.scenario import (
+    DataStatistic,
+    Likelihood,
+    Model,
+    Process,
+    Scenario,
+    Setting,
+    Simulation,
+    positive,
+)
 
 
 def _design(settings: Mapping[str, Any]) -> dict[str, Any]:
     return dict(settings)
 
 
-def _simulate(design: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
-    theta = rng.normal(design["prior_mean"], design["prior_sd"])
+def _prior(design: Mapping[str, Any], rng: np.random.Generator) -> dict[str, float]:
+    return {"theta": rng.normal(design["prior_mean"], design["prior_sd"])}
+
+
+def _generate(
+    design: Mapping[str, Any], params: Mapping[str, Any], rng: np.random.Generator
+) -> Simulation:
+    theta = float(params["theta"])
     y = rng.normal(theta, design["sigma"], size=design["n"])
-    return Simulation(truth={"theta": float(theta)}, data={"y": y})
+    return Simulation(truth={"theta": theta}, data={"y": y})
+
+
+def augment(design: Mapping[str, Any]) -> dict[str, Any]:
+    """The design of a real data set followed by one more of the same size."""
+    return {**design, "n": 2 * design["n"]}
 
 
 def _estimands(design: Any) -> tuple[str, ...]:
@@ -81,7 +106,7 @@ SCENARIO = Scenario(
         Setting("sigma", 1.0, "known observation sd", positive),
     ),
     design=_design,
-    simulate=_simulate,
+    simulate=Process(_prior, _generate),
     estimands=_estimands,
     models=(
         _model("exact", "the analytic posterior"),
@@ -99,4 +124,9 @@ SCENARIO = Scenario(
         ),
     ),
     likelihood=Likelihood(_loglik),
+    data_statistics=(
+        DataStatistic("mean_y", "the data mean", lambda design, data: float(np.mean(data["y"]))),
+    ),
+    augment=augment,
+    reference_model="exact",
 )

@@ -13,6 +13,9 @@ with ``n_groups`` countries of ``n_per_group`` people each (seed: 4 x 20, around
 Estimands: ``grand_mean``, ``sigma`` and ``country_mean[j]`` for j = 1..n_groups.
 Test quantities: the log-likelihood of the heights (``loglik``, and per country
 ``loglik[cj]``) and the spread of the country means (``country_mean_sd``).
+Data statistic: ``between_within``, the sd of the country sample means over the sd that
+within-country noise alone would give them (the square root of the one-way ANOVA F): near
+1 the data call for strong pooling, large for little.
 
 Models:
 
@@ -22,11 +25,21 @@ Models:
 * ``none`` (Bambi, ``height ~ 0 + country``): independent country means with a fixed,
   wide prior ``Normal(mean_location, mean_scale + between_sd_scale)``; its ``grand_mean`` is
   the average of the country means. Not the generative process.
-* ``partial`` (PyMC, non-centred): exactly the generative process; calibrated.
+* ``partial`` (PyMC): exactly the generative process, with the grand mean and the country
+  means integrated out of the likelihood and drawn from their exact conditional posteriors
+  (no funnel to sample: see :func:`_build_partial`); calibrated, and healthy in 99% of fits.
 * ``partial_centred`` (PyMC, centred ``country_mean ~ Normal(grand_mean, between_sd)``): the
   same model, so calibrated in theory, kept to measure what centring costs in divergences.
 * ``partial_bambi`` (Bambi, ``height ~ 1 + (1|country)``, non-centred by Bambi): exactly
-  the generative process written as a formula; calibrated.
+  the generative process written as a formula; calibrated, but its non-centred geometry
+  needs 4 longer chains and small steps (its own sampler settings).
+* ``partial_eb`` (PyMC): empirical Bayes, a habit: ``partial`` with ``between_sd`` fixed
+  at its method-of-moments estimate from the data (:func:`eb_between_sd`, fed in through
+  ``PyMCModel(derive=...)``), which is 0 whenever the country means spread no more than
+  noise would make them. It ignores the uncertainty of ``between_sd`` and pools completely
+  when the data show little between-country spread: over-confident there, close to
+  ``partial`` where the countries clearly differ. Its miscalibration sits in one part of
+  the data space, which the stratified verdict finds (see ``between_within`` below).
 * ``mutant_*``: the ``partial`` model with one planted bug each (:data:`MUTANTS`), left
   out of default runs; ``sbc mutants heights`` checks that SBC flags every one.
 """
@@ -42,7 +55,18 @@ import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, mutant_models, positive
+from sbc.scenario import (
+    DataStatistic,
+    Likelihood,
+    Model,
+    Process,
+    Scenario,
+    Setting,
+    Simulation,
+    mutant_models,
+    positive,
+)
+from sbc.stats.pooling import group_means, spread_ratio, within_variance
 
 
 def _at_least_one(value: int) -> str | None:
@@ -97,16 +121,32 @@ def estimands(design: Design) -> tuple[str, ...]:
     return ("grand_mean", "sigma", *(f"country_mean[{j + 1}]" for j in range(design.n_groups)))
 
 
-def simulate(design: Design, rng: np.random.Generator) -> Simulation:
-    """Draw the parameters from the prior, then the heights."""
+def prior(design: Design, rng: np.random.Generator) -> dict[str, Any]:
+    """Draw the parameters from the prior (named as in the ``partial`` model)."""
     grand_mean = rng.normal(design.mean_location, design.mean_scale)
     between_sd = abs(rng.normal(0.0, design.between_sd_scale))
     country_mean = grand_mean + between_sd * rng.normal(size=design.n_groups)
     sigma = abs(rng.normal(0.0, design.within_sd_scale))
+    return {
+        "grand_mean": grand_mean,
+        "between_sd": between_sd,
+        "country_mean": country_mean,
+        "sigma": sigma,
+    }
+
+
+def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    """The heights given the parameters, and the estimands' true values."""
+    country_mean = np.asarray(params["country_mean"], dtype=float)
+    sigma = float(params["sigma"])
     height = rng.normal(country_mean[design.country], sigma)
-    truth = {"grand_mean": grand_mean, "sigma": sigma}
-    truth |= {f"country_mean[{j + 1}]": m for j, m in enumerate(country_mean)}
-    return Simulation(truth={k: float(v) for k, v in truth.items()}, data={"height": height})
+    truth = {"grand_mean": float(params["grand_mean"]), "sigma": sigma}
+    truth |= {f"country_mean[{j + 1}]": float(m) for j, m in enumerate(country_mean)}
+    return Simulation(truth=truth, data={"height": height})
+
+
+simulate = Process(prior, generate)
+"""Parameters from the prior, then the heights (one random stream)."""
 
 
 def _by_country(
@@ -121,27 +161,101 @@ def _by_country(
 # ---- PyMC models -----------------------------------------------------------------------
 
 
-def _build_partial(design: Design, example: Mapping[str, np.ndarray], centred: bool = False) -> Any:
+def _build_partial(design: Design, example: Mapping[str, np.ndarray]) -> Any:
+    """The generative model, with the normal levels integrated out where they can be.
+
+    Given ``between_sd`` and ``sigma``, the country sample means are jointly normal around
+    the prior mean (covariance ``diag(between_sd^2 + sigma^2 / n) + mean_scale^2``, all
+    countries sharing the grand mean) and the within-country sums of squares carry ``sigma``
+    alone, so the sampler explores only ``between_sd`` and ``sigma``: two parameters and no
+    funnel. The grand mean and then the country means are drawn from their exact normal
+    conditional posteriors, ``m + s * e`` with ``e ~ Normal(0, 1)`` (the likelihood does not
+    involve ``e``), so the joint posterior is exactly the written-out hierarchy's.
+
+    Measured on 200 data sets each (2 x 1000 draws, target_accept 0.95): 99% of fits healthy,
+    none divergent, median bulk ESS 2605, 6.9 gradient evaluations per draw. The written-out
+    forms: non-centred R-hat > 1.01 in 33% of fits (bulk ESS 380, 22 evaluations per draw),
+    centred 45% of fits divergent; with only the country means integrated out, 95% healthy
+    (the grand mean and ``between_sd`` still form a funnel; 9.7 evaluations per draw at 0.97).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    member = np.eye(design.n_groups)[design.country].T  # (country, person)
+    n = member.sum(axis=1)
+    m0, b = design.mean_location, design.mean_scale**2
+    with pm.Model(coords={"country": design.labels}) as model:
+        height = pm.Data("height", example["height"])
+        between_sd = pm.HalfNormal("between_sd", design.between_sd_scale)
+        sigma = pm.HalfNormal("sigma", design.within_sd_scale)
+        sample_mean = pt.dot(member, height) / n
+        squares = pt.dot(member, (height - sample_mean[design.country]) ** 2)
+        d = between_sd**2 + sigma**2 / n  # variance of a country's sample mean given grand_mean
+        r = sample_mean - m0
+        s1 = 1 + b * pt.sum(1 / d)
+        logdet = pt.sum(pt.log(d)) + pt.log(s1)
+        quad = pt.sum(r**2 / d) - b * pt.sum(r / d) ** 2 / s1
+        pm.Potential(
+            "obs",
+            -0.5 * (logdet + quad)
+            + pt.sum(-(n - 1) * pt.log(sigma) - squares / (2 * sigma**2))
+            - 0.5 * n.sum() * np.log(2 * np.pi)
+            - 0.5 * np.log(n).sum(),
+        )
+        precision = 1 / b + pt.sum(1 / d)
+        e0 = pm.Normal("grand_mean_e", 0.0, 1.0)
+        grand_mean = pm.Deterministic(
+            "grand_mean", (m0 / b + pt.sum(sample_mean / d)) / precision + e0 / pt.sqrt(precision)
+        )
+        e = pm.Normal("country_mean_e", 0.0, 1.0, dims="country")
+        data_weight = n * between_sd**2 / (n * between_sd**2 + sigma**2)
+        centre = grand_mean + data_weight * (sample_mean - grand_mean)
+        spread = between_sd * sigma / pt.sqrt(n * between_sd**2 + sigma**2)
+        pm.Deterministic("country_mean", centre + spread * e, dims="country")
+    return model
+
+
+def _build_partial_centred(design: Design, example: Mapping[str, np.ndarray]) -> Any:
     import pymc as pm
 
     with pm.Model(coords={"country": design.labels}) as model:
         height = pm.Data("height", example["height"])
         grand_mean = pm.Normal("grand_mean", design.mean_location, design.mean_scale)
         between_sd = pm.HalfNormal("between_sd", design.between_sd_scale)
-        if centred:
-            country_mean = pm.Normal("country_mean", grand_mean, between_sd, dims="country")
-        else:
-            z = pm.Normal("z", 0.0, 1.0, dims="country")
-            country_mean = pm.Deterministic(
-                "country_mean", grand_mean + between_sd * z, dims="country"
-            )
+        country_mean = pm.Normal("country_mean", grand_mean, between_sd, dims="country")
         sigma = pm.HalfNormal("sigma", design.within_sd_scale)
         pm.Normal("obs", country_mean[design.country], sigma, observed=height)
     return model
 
 
-def _build_partial_centred(design: Design, example: Mapping[str, np.ndarray]) -> Any:
-    return _build_partial(design, example, centred=True)
+def eb_between_sd(design: Design, data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Method-of-moments estimate of the between-country sd from one data set.
+
+    ``sqrt(max(0, var(country sample means) - s_w^2 / n))``: 0 whenever the country means
+    spread no more than within-country noise alone would make them (then ``partial_eb``
+    pools the countries completely).
+    """
+    means, counts = group_means(data["height"], design.country)
+    if means.size < 2:
+        return {"between_sd_hat": np.asarray(0.0)}
+    noise = within_variance(data["height"], design.country) / counts
+    tau2 = np.var(means, ddof=1) - np.mean(noise)
+    return {"between_sd_hat": np.asarray(np.sqrt(tau2) if tau2 > 0 else 0.0)}
+
+
+def _build_eb(design: Design, example: Mapping[str, np.ndarray]) -> Any:
+    """``partial`` with the between-country sd fixed at the data's estimate (a plug-in)."""
+    import pymc as pm
+
+    with pm.Model(coords={"country": design.labels}) as model:
+        height = pm.Data("height", example["height"])
+        between_sd = pm.Data("between_sd_hat", example["between_sd_hat"])
+        grand_mean = pm.Normal("grand_mean", design.mean_location, design.mean_scale)
+        z = pm.Normal("z", 0.0, 1.0, dims="country")
+        country_mean = pm.Deterministic("country_mean", grand_mean + between_sd * z, dims="country")
+        sigma = pm.HalfNormal("sigma", design.within_sd_scale)
+        pm.Normal("obs", country_mean[design.country], sigma, observed=height)
+    return model
 
 
 def _build_mutant(design: Design, example: Mapping[str, np.ndarray], bug: str) -> Any:
@@ -265,6 +379,10 @@ def _spread(
     return {"country_mean_sd": means.std(axis=-1, ddof=1)}
 
 
+def _between_within(design: Design, data: Mapping[str, np.ndarray]) -> float:
+    return spread_ratio(data["height"], design.country)
+
+
 SCENARIO = Scenario(
     name="heights",
     description="heights of people within countries (normal, two levels)",
@@ -287,21 +405,37 @@ SCENARIO = Scenario(
         ),
         Model(
             "partial",
-            "country means from a learned prior, non-centred (PyMC)",
+            "country means from a learned prior, normal levels integrated out (PyMC)",
             PyMCModel(_build_partial, data=("height",)),
             _partial_estimands,
         ),
         Model(
             "partial_centred",
-            "as partial, centred parameterisation (PyMC)",
+            "as partial, written out and centred (PyMC)",
             PyMCModel(_build_partial_centred, data=("height",)),
             _partial_estimands,
+            note="kept to show what centring costs: with 4 countries the posterior of "
+            "between_sd reaches near zero, where the centred country means form a funnel; "
+            "divergent fits are expected here (45% of 1000), not a sign of a bug",
         ),
         Model(
             "partial_bambi",
-            "as partial, as a formula (Bambi: height ~ 1 + (1|country))",
+            "as partial, as a formula (Bambi: height ~ 1 + (1|country), non-centred)",
             _bambi("height ~ 1 + (1|country)", _partial_priors),
             _partial_bambi_estimands,
+            # Bambi writes the country effects non-centred; with informative countries and
+            # 4 of them that meets an inverted funnel. 100 data sets each: 2 x 1000 draws at
+            # 0.95 left 33% of fits with R-hat > 1.01 and 7% divergent; at 0.99 none
+            # divergent but 58% unhealthy (median bulk ESS 371); 4 x 2000 at 0.99: 96%
+            # healthy, 5% divergent; 4 x 1500 at 0.995 (+500 warm-up): 96% healthy, 2%
+            # divergent, 44 gradient evaluations per draw (the report's cost columns show it).
+            sampling={"chains": 4, "tune": 500, "draws": 1500, "target_accept": 0.995},
+        ),
+        Model(
+            "partial_eb",
+            "as partial, between-country sd fixed at its moment estimate (empirical Bayes, PyMC)",
+            PyMCModel(_build_eb, data=("height",), derive=eb_between_sd),
+            _partial_estimands,
         ),
         *mutant_models(
             MUTANTS,
@@ -311,4 +445,13 @@ SCENARIO = Scenario(
     ),
     likelihood=Likelihood(_loglik, groups=_groups),
     test_quantities=_spread,
+    data_statistics=(
+        DataStatistic(
+            "between_within",
+            "sd of the country sample means over the sd within-country noise alone gives them "
+            "(about 1: the data call for strong pooling; large: for little)",
+            _between_within,
+        ),
+    ),
+    reference_model="partial",
 )

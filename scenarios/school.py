@@ -41,7 +41,16 @@ import pandas as pd
 from scipy.special import digamma, expit, polygamma
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Model, Scenario, Setting, Simulation, open_unit, positive
+from sbc.scenario import (
+    DataStatistic,
+    Model,
+    Process,
+    Scenario,
+    Setting,
+    Simulation,
+    open_unit,
+    positive,
+)
 
 SCORE_EPS = 1e-6
 """Simulated scores are clipped to ``[SCORE_EPS, 1 - SCORE_EPS]``."""
@@ -140,6 +149,56 @@ def draw_scores(rng: np.random.Generator, mean: np.ndarray, nu: np.ndarray) -> n
     return np.clip(score, SCORE_EPS, 1 - SCORE_EPS)
 
 
+def score_sums(design: Any, data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Sufficient statistics of Beta scores per school: ``sum log y`` and ``sum log(1 - y)``.
+
+    A ``derive`` function (see :class:`sbc.backends.nutpie.PyMCModel`): the design's
+    ``school`` index gives each score's school, ``n_schools`` their number (one school when
+    the design has no index).
+    """
+    score = np.asarray(data["score"], dtype=float)
+    school = getattr(design, "school", np.zeros(score.size, dtype=int))
+    n = getattr(design, "n_schools", 1)
+    sums = np.stack(
+        [
+            np.bincount(school, weights=np.log(score), minlength=n),
+            np.bincount(school, weights=np.log1p(-score), minlength=n),
+        ],
+        axis=-1,
+    )
+    return {"score_sums": sums}
+
+
+def _beta_sums_logp(value: Any, alpha: Any, beta: Any, n: Any) -> Any:
+    import pytensor.tensor as pt
+
+    betaln = pt.gammaln(alpha) + pt.gammaln(beta) - pt.gammaln(alpha + beta)
+    return (alpha - 1) * value[..., 0] + (beta - 1) * value[..., 1] - n * betaln
+
+
+def beta_scores(name: str, mean: Any, concentration: Any, design: Any, example: Any) -> Any:
+    """Beta likelihood of every score, summed per school from :func:`score_sums`.
+
+    Scores within a school share ``Beta(mean * concentration, (1 - mean) * concentration)``,
+    so the log-likelihood of a school's ``n`` scores is ``(a - 1) sum log y + (b - 1)
+    sum log(1 - y) - n betaln(a, b)``: one special-function evaluation per school instead of
+    one per student (schools ``partial``: 0.56 s per fit with ``pm.Beta`` on every score).
+    ``mean`` and ``concentration`` are per school. Must be called in a model context; the
+    sums enter as the data container ``score_sums`` (the model's ``derive`` must be
+    :func:`score_sums`) and form one observed variable ``name``.
+    """
+    import pymc as pm
+
+    sums = pm.Data("score_sums", example["score_sums"])
+    n_schools = getattr(design, "n_schools", 1)
+    school = getattr(design, "school", np.zeros(np.shape(example["score"])[0], dtype=int))
+    n = np.bincount(school, minlength=n_schools).astype(float)
+    alpha, beta = mean * concentration, (1 - mean) * concentration
+    return pm.CustomDist(
+        name, alpha, beta, n, logp=_beta_sums_logp, signature="(),(),()->(2)", observed=sums
+    )
+
+
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
@@ -213,13 +272,22 @@ def estimands(design: Design) -> tuple[str, ...]:
     return ("mu", "nu")
 
 
-def simulate(design: Design, rng: np.random.Generator) -> Simulation:
-    """Draw mu and nu from the prior, then the scores."""
+def prior(design: Design, rng: np.random.Generator) -> dict[str, float]:
+    """Draw mu and nu from the prior."""
     mu = rng.beta(*design.mu_beta)
     shape, rate = design.nu_gamma
-    nu = rng.gamma(shape, 1 / rate)
+    return {"mu": mu, "nu": rng.gamma(shape, 1 / rate)}
+
+
+def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    """The scores given mu and nu."""
+    mu, nu = float(params["mu"]), float(params["nu"])
     score = draw_scores(rng, np.full(design.n_students, mu), np.full(design.n_students, nu))
-    return Simulation(truth={"mu": float(mu), "nu": float(nu)}, data={"score": score})
+    return Simulation(truth={"mu": mu, "nu": nu}, data={"score": score})
+
+
+simulate = Process(prior, generate)
+"""mu and nu from the prior, then the scores."""
 
 
 # ---- models ----------------------------------------------------------------------------
@@ -229,12 +297,11 @@ def _build_exact(design: Design, example: Mapping[str, np.ndarray]) -> Any:
     import pymc as pm
 
     with pm.Model() as model:
-        score = pm.Data("score", example["score"])
         a, b = design.mu_beta
         mu = pm.Beta("mu", a, b)
         shape, rate = design.nu_gamma
         nu = pm.Gamma("nu", alpha=shape, beta=rate)
-        pm.Beta("obs", alpha=mu * nu, beta=(1 - mu) * nu, observed=score)
+        beta_scores("obs", mu, nu, design, example)
     return model
 
 
@@ -270,7 +337,7 @@ SCENARIO = Scenario(
         Model(
             "exact",
             "the generative process (PyMC: Beta mean/concentration)",
-            PyMCModel(_build_exact, data=("score",)),
+            PyMCModel(_build_exact, data=(), derive=score_sums),
             _exact_estimands,
         ),
         Model(
@@ -287,4 +354,17 @@ SCENARIO = Scenario(
         ),
     ),
     check_settings=check_settings,
+    data_statistics=(
+        DataStatistic(
+            "mean_score",
+            "the school's average score",
+            lambda design, data: float(np.mean(data["score"])),
+        ),
+        DataStatistic(
+            "sd_score",
+            "the sd of the scores (small: a large concentration nu)",
+            lambda design, data: float(np.std(data["score"], ddof=1)),
+        ),
+    ),
+    reference_model="exact",
 )

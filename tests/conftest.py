@@ -7,3 +7,5 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=25, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+pytest_plugins = ["pytester"]  # tests/test_testing_plugin.py runs pytest sessions of its own

@@ -276,3 +276,22 @@ def test_bambi_group_levels_follow_the_design_order():
     coords = built.backend.model.coords
     assert list(coords["district__factor_dim"]) == design.district_labels
     assert list(coords["school__factor_dim"]) == design.school_labels
+
+
+@pytest.mark.parametrize("name", ["school", "schools", "districts"])
+def test_summed_beta_likelihood_equals_the_per_student_beta_density(name):
+    """Per-school sufficient statistics give the log density of every score, summed."""
+    from scipy import stats
+
+    scenario = scenarios.get(name)
+    design = scenario.design(scenario.defaults)
+    score = scenario.simulate(design, seeding.data_rng(0, 1)).data["score"]
+    sums = school.score_sums(design, {"score": score})["score_sums"]
+    n_schools = getattr(design, "n_schools", 1)
+    group = getattr(design, "school", np.zeros(score.size, dtype=int))
+    rng = np.random.default_rng(2)
+    mean, conc = rng.uniform(0.2, 0.9, n_schools), rng.uniform(5, 60, n_schools)
+    n = np.bincount(group, minlength=n_schools)
+    ours = school._beta_sums_logp(sums, mean * conc, (1 - mean) * conc, n).eval()
+    per_student = stats.beta.logpdf(score, (mean * conc)[group], ((1 - mean) * conc)[group])
+    np.testing.assert_allclose(ours, np.bincount(group, weights=per_student), rtol=1e-9)

@@ -64,3 +64,22 @@ def test_ranks_equal_scipy_rankdata(shape):
     """Batched ranks with averaged ties equal scipy.stats.rankdata row by row."""
     x = np.round(np.random.default_rng(0).normal(size=shape) * 3)
     np.testing.assert_array_equal(mcmc._ranks(x), stats.rankdata(x, axis=-1))
+
+
+@given(
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(4, 300),
+    st.sampled_from([-0.5, 0.0, 0.5, 0.95]),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
+def test_diagnose_equals_the_separate_estimators(k, chains, draws, rho, ties, seed):
+    """One pass gives the R-hat, bulk and tail ESS of the three separate estimators."""
+    x = _ar1(np.random.default_rng(seed), (k, chains, draws), rho)
+    if ties:
+        x = np.round(x)
+    rhat, bulk, tail = mcmc.diagnose(x)
+    np.testing.assert_allclose(rhat, mcmc.rhat_rank(x), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(bulk, mcmc.ess_bulk(x), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(tail, mcmc.ess_tail(x), rtol=1e-12, equal_nan=True)

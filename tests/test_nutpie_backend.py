@@ -93,7 +93,7 @@ def test_heights_results_identical_for_one_and_two_jobs(tmp_path):
 
 
 def test_arrow_conversion_equals_nutpie_own_conversion(design, datasets):
-    """Draws and divergences read from the raw Arrow trace equal nutpie's DataTree output."""
+    """Draws, divergences and step counts from the raw Arrow trace equal nutpie's DataTree."""
     import nutpie
 
     from sbc.backends.nutpie import arrow_posterior
@@ -116,3 +116,5 @@ def test_arrow_conversion_equals_nutpie_own_conversion(design, datasets):
     for name, values in ours.draws.items():
         np.testing.assert_array_equal(values, tree.posterior[name].to_numpy())
     assert ours.divergences == int(tree.sample_stats["diverging"].sum())
+    assert ours.grad_evals == pytest.approx(float(tree.sample_stats["n_steps"].mean()))
+    assert ours.tree_depth == pytest.approx(float(tree.sample_stats["depth"].mean()))

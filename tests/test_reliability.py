@@ -39,7 +39,7 @@ def _comparable(frame):
 @pytest.fixture(autouse=True)
 def _no_report(monkeypatch):
     """The HTML report is not under test here; skipping it keeps these tests fast."""
-    monkeypatch.setattr("sbc.cli.write_report", lambda out: out / "report.html")
+    monkeypatch.setattr("sbc.report.html.write_report", lambda out, *a, **k: out / "report.html")
 
 
 def _cli(out, *extra):

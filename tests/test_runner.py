@@ -30,7 +30,7 @@ def _comparable(frame):
 def test_results_table_has_the_documented_columns(tmp_path):
     """One row per (simulation, model, estimand), with every documented column."""
     results = _run(tmp_path, models=("exact", "biased"), n=5)
-    assert list(results.columns) == list(COLUMNS)
+    assert list(results.columns) == [*COLUMNS, "stat:mean_y"]  # + the data statistic
     assert len(results) == 5 * 2 * 2  # theta and the loglik test quantity
     assert list(results["kind"].unique()) == ["estimand", "test_quantity"]
     assert (results["max_rank"] == 2 * 100).all()  # independent draws: no thinning

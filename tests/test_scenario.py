@@ -90,3 +90,30 @@ def test_seed_streams_differ_by_simulation_and_model_only():
     assert draw(seeding.model_rng(1, 2, "a")) != draw(seeding.model_rng(1, 2, "b"))
     assert draw(seeding.model_rng(1, 2, "a")) != draw(seeding.model_rng(1, 3, "a"))
     assert draw(seeding.data_rng(1, 2)) != draw(seeding.data_rng(2, 2))
+
+
+def test_heights_partial_likelihood_is_the_hierarchy_with_its_normal_levels_integrated():
+    """The heights partial model's data density equals the multivariate normal of the hierarchy."""
+    from scipy import stats
+
+    design = heights.design(heights.SCENARIO.resolve_settings({"n_groups": 3, "n_per_group": 5}))
+    height = heights.simulate(design, seeding.data_rng(0, 2)).data["height"]
+    model = heights._build_partial(design, {"height": height})
+    logp = model.compile_logp(jacobian=False)
+    member = np.eye(3)[design.country]
+    for between_sd, sigma in [(3.0, 8.0), (0.2, 12.0), (15.0, 1.5)]:
+        point = {
+            "between_sd_log__": np.log(between_sd),
+            "sigma_log__": np.log(sigma),
+            "grand_mean_e": 0.0,
+            "country_mean_e": np.zeros(3),
+        }
+        priors = (
+            stats.halfnorm.logpdf(between_sd, scale=design.between_sd_scale)
+            + stats.halfnorm.logpdf(sigma, scale=design.within_sd_scale)
+            + 4 * stats.norm.logpdf(0.0)
+        )
+        cov = sigma**2 * np.eye(15) + between_sd**2 * member @ member.T + design.mean_scale**2
+        mean = np.full(15, design.mean_location)
+        expected = stats.multivariate_normal.logpdf(height, mean, cov)
+        assert logp(point) - priors == pytest.approx(expected, rel=1e-9)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sbc.calibration import MODEL_TIMING_COLUMNS
 from sbc.cli import main
 from sbc.store import RunStore
 from sbc.sweep import SpecError, load_spec, run_sweep
@@ -94,8 +95,9 @@ def test_interrupted_sweep_resumes_only_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(sbc.runner, "work", lambda job: fitted.append(job) or real(job))
     run_sweep(spec, tmp_path / "resumed")
     assert len(fitted) == 4 * 12 - 20
-    whole = pd.read_csv(tmp_path / "whole" / "sweep.csv").drop(columns="median_fit_seconds")
-    resumed = pd.read_csv(tmp_path / "resumed" / "sweep.csv").drop(columns="median_fit_seconds")
+    timing = list(MODEL_TIMING_COLUMNS)
+    whole = pd.read_csv(tmp_path / "whole" / "sweep.csv").drop(columns=timing)
+    resumed = pd.read_csv(tmp_path / "resumed" / "sweep.csv").drop(columns=timing)
     pd.testing.assert_frame_equal(whole, resumed)
 
 

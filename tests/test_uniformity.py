@@ -59,6 +59,18 @@ def test_ecdf_pvalue_agrees_with_the_arviz_band():
     assert agree >= 58  # the band interpolates a quantile of the null: borderline cases differ
 
 
+@pytest.mark.parametrize("n", [7, 80])
+def test_ecdf_band_equals_arviz_ecdf_pit(n):
+    """The band, cached per sample size, equals arviz-stats' ecdf_pit for the same sample."""
+    from arviz_stats.ecdf_utils import ecdf_pit
+
+    pit = np.random.default_rng(n).uniform(size=n)
+    ours = ecdf_band(pit, 0.99, 500, seed=3)
+    x, ecdf, lower, upper = ecdf_pit(pit, 0.99, 500, rng=np.random.default_rng(3))
+    for key, theirs in zip(("x", "ecdf", "lower", "upper"), (x, ecdf, lower, upper), strict=True):
+        np.testing.assert_array_equal(ours[key], theirs)
+
+
 def test_ecdf_band_starts_at_zero_and_ends_at_one():
     """The band and the ECDF are pinned at 0 and 1, with lower <= upper everywhere."""
     band = ecdf_band(np.random.default_rng(13).uniform(size=50))

@@ -1,6 +1,8 @@
 """User-defined scenarios: a file defining SCENARIO, or package.module:OBJECT."""
 
 import dataclasses
+import importlib.util
+import sys
 import textwrap
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from sbc.backends.nutpie import PyMCModel
 from sbc.checks import ScenarioCheckError, check_scenario
 from sbc.cli import main
 from sbc.fitting import TIMING_COLUMNS, Task, compiled, run_task
+from sbc.report.html import write_report
 from sbc.runner import run
+from sbc.store import RunStore
 
 SAMPLING = Sampling(chains=2, draws=100)
 EXAMPLE = Path(__file__).parents[1] / "examples" / "eight_schools.py"
@@ -58,6 +62,23 @@ def test_module_object_reference_resolves(tmp_path):
     assert scenarios.get(scenario.name) is scenario
 
 
+def test_scenario_objects_resolve_to_a_reference_workers_can_load(tmp_path, monkeypatch):
+    """An object of a module off sys.path is found by its file; a module by its SCENARIO."""
+    path = _write(tmp_path, "offpath", COPY.format(name="offpath"))
+    spec = importlib.util.spec_from_file_location("offpath_module", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "offpath_module", module)
+    spec.loader.exec_module(module)
+    found = scenarios.resolve(module.SCENARIO)
+    assert found.name == str(path.resolve()) and scenarios.display_name(found) == "offpath"
+    assert scenarios.resolve(module.SCENARIO) is found and scenarios.is_portable(found)
+    assert scenarios.resolve(module) is found
+    conjugate = scenarios.get("conjugate")
+    assert scenarios.resolve(conjugate) is conjugate and scenarios.resolve("conjugate") is conjugate
+    with pytest.raises(scenarios.ScenarioError, match="int is not a scenario"):
+        scenarios.resolve(42)
+
+
 def test_two_files_declaring_one_name_do_not_share_compiled_models(tmp_path):
     """Scenarios are keyed by their file, so equal declared names cannot collide in a cache."""
     one = scenarios.get(str(_write(tmp_path, "one", COPY.format(name="same"))))
@@ -73,10 +94,24 @@ def test_command_line_runs_a_scenario_file(tmp_path, monkeypatch):
     """`sbc run path.py` runs the file's SCENARIO into reports/<declared name> by default."""
     path = _write(tmp_path, "cli_case", COPY.format(name="cli_case"))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("sbc.cli.write_report", lambda out: out / "report.html")
+    monkeypatch.setattr("sbc.report.html.write_report", lambda out, *a, **k: out / "report.html")
     argv = ["run", str(path), "-n", "3", "-j", "1", "--draws", "20", "--models", "exact"]
     assert main([*argv, "--quiet"]) == 0
     assert len(pd.read_parquet(tmp_path / "reports" / "cli_case" / "results.parquet")) == 6
+
+
+def test_report_is_titled_with_the_declared_name_and_shows_the_reference(tmp_path):
+    """A scenario file's report and run.json carry its declared name; its path sits beneath."""
+    path = _write(tmp_path, "titled", COPY.format(name="my_titled"))
+    scenario = scenarios.get(str(path))
+    out = tmp_path / "out"
+    run(scenario, scenario.defaults, ["exact"], 3, out, sampling=SAMPLING)
+    assert RunStore(out).record()["name"] == "my_titled"
+    html = write_report(out).read_text()
+    assert "<title>SBC report: my_titled</title>" in html
+    assert '<h1>Simulation-based calibration: my_titled</h1>\n<p class="sub ref">' in html
+    assert f"scenario <code>{path.resolve()}</code>" in html
+    assert f"<title>SBC report: {path.resolve()}" not in html
 
 
 BROKEN = """

@@ -24,22 +24,65 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Sampling:
-    """Sampler settings shared by every fit of a run.
+    """Sampler settings of a run; a field left ``None`` takes the model's or the default value.
+
+    A model may declare its own sampler settings (:attr:`sbc.scenario.Model.sampling`), for
+    a geometry that needs smaller steps or longer chains. :meth:`resolve` fills every unset
+    field from those, then from :data:`DEFAULTS`; a field set here (by the user: ``--draws``,
+    a sweep's ``[sampling]``) applies to every model.
 
     Parameters
     ----------
-    chains, tune, draws : int
+    chains, tune, draws : int or None
         Number of chains, warm-up iterations and kept draws per chain.
-    target_accept : float
-        NUTS target acceptance rate. The default 0.95 is measured, not habit: on the
-        heights ``partial`` model (4 x 20, 100 simulations) 0.8 left divergences in 58% of
-        fits and 0.95 in 6%, for 1.6 times the sampling time.
+    target_accept : float or None
+        NUTS target acceptance rate.
+    adaptation : {"diag", "low_rank"} or None
+        Mass-matrix adaptation: nutpie's diagonal estimate, or its low-rank correction for
+        posteriors whose parameters are strongly correlated.
     """
 
-    chains: int = 2
-    tune: int = 1000
-    draws: int = 1000
-    target_accept: float = 0.95
+    chains: int | None = None
+    tune: int | None = None
+    draws: int | None = None
+    target_accept: float | None = None
+    adaptation: str | None = None
+
+    def resolve(self, hints: Mapping[str, Any] | None = None) -> Sampling:
+        """Every field set: this run's value, else the model's ``hints``, else the default."""
+        values = {}
+        for name in FIELDS:
+            value = getattr(self, name)
+            if value is None and hints:
+                value = hints.get(name)
+            values[name] = getattr(DEFAULTS, name) if value is None else value
+        return Sampling(**values)
+
+
+FIELDS: tuple[str, ...] = ("chains", "tune", "draws", "target_accept", "adaptation")
+"""The sampler settings a run or a model can set."""
+
+ADAPTATIONS: tuple[str, ...] = ("diag", "low_rank")
+"""Mass-matrix adaptations a run or model can choose."""
+
+DEFAULTS = Sampling(chains=2, tune=300, draws=1000, target_accept=0.95, adaptation="diag")
+"""Default sampler settings, chosen by measurement (``benchmarks/bench_health.py``).
+
+* 2 chains x 1000 kept draws: even a sampler with independent draws needs about 2000
+  draws for the rank-normalised R-hat of every estimand to stay below 1.01 and the tail
+  ESS above 400 in 95% of fits (heights ``partial``, 200 data sets: 2 x 500 draws left
+  26% of fits with a tail ESS below 400 and 14% with R-hat > 1.01; 2 x 1000: 2.5% and 0.5%).
+* 300 warm-up iterations: nutpie adapts its mass matrix quickly; on heights ``partial``
+  300, 500 and 1000 gave the same health (R-hat > 1.01 in 14-15% of 100 fits at 2 x 500
+  draws), and on schools and districts ``partial`` 300 left every fit healthy. The old
+  default of 1000 spent half the sampler's time in warm-up.
+* target_accept 0.95: on the non-centred heights model 0.8 left divergences in 58% of fits,
+  0.95 in 6.5% (1.6x the time); models whose geometry needs more say so themselves.
+* diagonal mass matrix: the low-rank correction pays off only for strongly correlated
+  posteriors (districts ``partial_bambi``: 34-39 gradient evaluations per draw with the
+  diagonal, 10-14 with low rank); on heights it added divergences. Models that need it
+  say so.
+"""
 
 
 @dataclass(frozen=True)
@@ -52,10 +95,17 @@ class Posterior:
         Posterior draws by variable, each of shape ``(chain, draw, *shape)``.
     divergences : int
         Number of divergent transitions after warm-up.
+    grad_evals : float
+        Mean number of gradient evaluations (leapfrog steps) per kept draw: what a draw
+        costs, whatever the machine. NaN for samplers without gradients.
+    tree_depth : float
+        Mean NUTS tree depth of the kept draws (NaN where not applicable).
     """
 
     draws: Mapping[str, np.ndarray]
     divergences: int = 0
+    grad_evals: float = float("nan")
+    tree_depth: float = float("nan")
 
 
 class Fitter(Protocol):

@@ -78,6 +78,7 @@ class ExactNormal:
 
     def fit(self, data: Mapping[str, np.ndarray], seed: int, sampling: Sampling) -> Posterior:
         """Return ``sampling.chains x sampling.draws`` independent posterior draws."""
+        sampling = sampling.resolve()
         y = np.asarray(data[self.response], dtype=float)
         if self.fail_when is not None and y.mean() > self.fail_when:
             raise RuntimeError(f"deliberate failure: mean(y)={y.mean():.3f} > {self.fail_when}")

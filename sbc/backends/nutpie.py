@@ -2,8 +2,9 @@
 
 This is where a model is compiled. Every model here first becomes a :class:`Graph`: a
 PyMC model whose simulated data enter through named data containers (``pm.Data`` for PyMC
-models; a ``pytensor.shared`` response swapped in with ``pm.observe`` for Bambi models,
-whose own graph holds the data as a constant). :func:`compile_graph` compiles a graph with
+models; for Bambi models, whose own graph holds the data as constants, a
+``pytensor.shared`` container of the same dtype for every array the simulated data feed,
+see :mod:`sbc.backends.bambi_data`). :func:`compile_graph` compiles a graph with
 :func:`nutpie.compile_pymc_model`; each ``fit`` only swaps the data in with
 ``compiled.with_data`` and samples; nothing is recompiled.
 
@@ -15,11 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sbc.backends import Posterior, Sampling
+
+if TYPE_CHECKING:
+    from sbc.backends.bambi_data import DataGraph
 
 Derive = Callable[[Any, Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 """``derive(design, data) -> {container: values}``: data containers computed from the data."""
@@ -84,9 +89,14 @@ class NutpieFitter:
         """Swap ``data`` into the compiled model and sample it with nutpie."""
         import nutpie
 
+        sampling = sampling.resolve()
         if self.derive is not None:
             data = {**data, **self.derive(self.design, data)}
-        updates = {shared: np.asarray(data[key]) for key, shared in self.containers.items()}
+        dtypes = self.dtypes
+        updates = {
+            shared: as_dtype(key, data[key], dtypes.get(shared))
+            for key, shared in self.containers.items()
+        }
         raw = nutpie.sample(
             self.compiled.with_data(**updates),
             chains=sampling.chains,
@@ -95,12 +105,44 @@ class NutpieFitter:
             seed=seed,
             cores=1,
             target_accept=sampling.target_accept,
+            adaptation=sampling.adaptation,
             progress_bar=False,
             save_warmup=False,
             return_raw_trace=True,
         )
         skip = set(getattr(self.compiled, "reparameterized_names", ()) or ())
         return arrow_posterior(*raw.get_arrow_trace(), skip=skip)
+
+    @cached_property
+    def dtypes(self) -> dict[str, np.dtype]:
+        """The dtype of every data container, as compiled."""
+        shared = getattr(self.compiled, "shared_var_keys", {}) or {}
+        return {var.name: np.dtype(var.type.dtype) for var in shared}
+
+
+def as_dtype(key: str, values: Any, dtype: np.dtype | None) -> np.ndarray:
+    """``values`` as an array of the container's ``dtype``, refusing a lossy conversion.
+
+    nutpie converts refilled data to the compiled dtype silently; a count of 2.5 would
+    become 2. Booleans and integer-valued floats convert; anything else raises.
+
+    Raises
+    ------
+    TypeError
+        If a value changes on conversion (a fraction or a non-finite value into integers).
+    """
+    array = np.asarray(values)
+    if dtype is None or array.dtype == dtype:
+        return array
+    with np.errstate(invalid="ignore"):
+        converted = array.astype(dtype)
+    if not np.array_equal(converted, array):
+        bad = array.ravel()[np.flatnonzero(converted.ravel() != array.ravel())[0]]
+        raise TypeError(
+            f"data {key!r} must hold {dtype} values, as the model was compiled for, "
+            f"got {array.dtype} with the value {bad!r}"
+        )
+    return converted
 
 
 def arrow_posterior(
@@ -124,7 +166,8 @@ def arrow_posterior(
     Returns
     -------
     Posterior
-        Draws of shape ``(chain, draw, *shape)`` and post-warm-up divergences.
+        Draws of shape ``(chain, draw, *shape)``, post-warm-up divergences, and the mean
+        leapfrog steps and tree depth of the kept draws.
     """
     import pyarrow as pa
 
@@ -149,11 +192,22 @@ def arrow_posterior(
                 for batch, keep in zip(draw_batches, kept, strict=True)
             ]
         )
-    divergences = sum(
-        int(column(stats, "diverging").to_numpy(zero_copy_only=False)[keep].sum())
-        for stats, keep in zip(stat_batches, kept, strict=True)
+
+    def kept_stat(name: str) -> np.ndarray:
+        return np.concatenate(
+            [
+                column(stats, name).to_numpy(zero_copy_only=False)[keep]
+                for stats, keep in zip(stat_batches, kept, strict=True)
+            ]
+        )
+
+    steps, depth = kept_stat("n_steps"), kept_stat("depth")
+    return Posterior(
+        draws=draws,
+        divergences=int(kept_stat("diverging").sum()),
+        grad_evals=float(steps.mean()) if steps.size else float("nan"),
+        tree_depth=float(depth.mean()) if depth.size else float("nan"),
     )
-    return Posterior(draws=draws, divergences=divergences)
 
 
 def _stored_variables(model: Any, skip_dims: tuple[str, ...] = ()) -> list[str]:
@@ -204,6 +258,11 @@ class PyMCModel:
 class BambiModel:
     """A model written as a Bambi formula with explicit priors.
 
+    Every array Bambi derives from the frame columns the simulated data feed (response,
+    binomial trials, predictors, offsets, group membership) becomes a data container of its
+    own dtype, refilled for every fit from the frame of that data set; arrays from columns
+    fixed by the design stay constants (see :mod:`sbc.backends.bambi_data`).
+
     Parameters
     ----------
     formula : str
@@ -220,6 +279,15 @@ class BambiModel:
         Bambi family name.
     link : str or None
         Link function; ``None`` uses the family's default.
+    noncentered : bool
+        Bambi's parameterisation of group-specific effects: non-centred (Bambi's default)
+        suits groups with little data or a group-sd prior that reaches zero; centred suits
+        informative groups whose group-sd prior stays away from zero.
+    center_predictors : bool
+        Bambi's own default (``True``) centres the common predictors of a component with
+        an intercept, so its ``Intercept`` (the draws sbc reads, and the prior given for
+        it) is the intercept at the predictors' mean. sbc's default ``False`` keeps the
+        intercept the formula writes, which a prior matching the generative process needs.
     """
 
     formula: str
@@ -228,34 +296,55 @@ class BambiModel:
     priors: Callable[[Any], Mapping[str, tuple[str, Mapping[str, Any]]]]
     family: str = "gaussian"
     link: str | None = None
+    noncentered: bool = True
+    center_predictors: bool = False
+
+    def bambi(self, frame: Any, priors: Mapping[str, Any] | None = None) -> Any:
+        """An unbuilt :class:`bambi.Model` of ``frame`` (design matrices, no PyMC graph)."""
+        import bambi as bmb
+
+        kwargs = {"link": self.link} if self.link is not None else {}
+        return bmb.Model(
+            self.formula,
+            frame,
+            family=self.family,
+            priors=priors,
+            noncentered=self.noncentered,
+            center_predictors=self.center_predictors,
+            **kwargs,
+        )
 
     def build(self, design: Any, example: Mapping[str, np.ndarray]) -> Any:
         """Return the built :class:`bambi.Model` for ``example``."""
-        import bambi as bmb
-
         priors = {term: _prior(spec) for term, spec in self.priors(design).items()}
-        kwargs = {"link": self.link} if self.link is not None else {}
-        model = bmb.Model(
-            self.formula, self.frame(design, example), family=self.family, priors=priors, **kwargs
-        )
+        model = self.bambi(self.frame(design, example), priors)
         model.build()
         return model
 
     def graph(self, design: Any, example: Mapping[str, np.ndarray]) -> Graph:
-        """Build the Bambi model and make its response a data container."""
-        import pymc as pm
-        import pytensor
+        """Build the Bambi model; every array the simulated data feed becomes a container."""
+        from sbc.backends.bambi_data import data_graph, varying_columns
 
-        model = self.build(design, example).backend.model
-        (observed,) = model.observed_RVs
-        shared_name = f"{self.response}__observed"
-        values = np.asarray(example[self.response], dtype=float)
-        model = pm.observe(model, {observed.name: pytensor.shared(values, name=shared_name)})
-        stored = _stored_variables(model, skip_dims=("__obs__",))
-        return Graph(model, {self.response: shared_name}, stored, design)
+        varying = varying_columns(self.frame, design, example)
+        frame = self.frame(design, example)
+        data = data_graph(self.build(design, example), self.response, varying, frame)
+        stored = _stored_variables(data.model, skip_dims=("__obs__",))
+        refill = partial(self.refill, graph=data)
+        return Graph(data.model, {name: name for name in data.sources}, stored, design, refill)
+
+    def refill(
+        self, design: Any, data: Mapping[str, np.ndarray], graph: DataGraph
+    ) -> dict[str, np.ndarray]:
+        """The value of every data container of ``graph`` for ``data``, as Bambi computes it.
+
+        A fresh, unbuilt Bambi model of this data set's frame computes the arrays (about
+        4 ms of CPU: design matrices only).
+        """
+        frame = self.frame(design, data)
+        return graph.refill(self.bambi(frame), frame)
 
     def compile(self, design: Any, example: Mapping[str, np.ndarray]) -> NutpieFitter:
-        """Build the Bambi model, make its response a data container and compile it."""
+        """Build the Bambi model, make its data containers and compile it."""
         return compile_graph(self.graph(design, example))
 
 

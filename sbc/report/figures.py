@@ -1,22 +1,21 @@
-"""Matplotlib figures of the report, drawn from precomputed data (no statistics here).
+"""Figures of the report, drawn from precomputed data (no statistics here).
 
 Each function takes the per-model panel data of :func:`sbc.calibration.panel_data` for one
 group of estimands and returns a figure with one panel per model, side by side, so that
-pooling levels can be compared at a glance. :func:`to_svg` turns a figure into inline SVG.
+pooling levels can be compared at a glance; they are drawn with the small SVG writer of
+:mod:`sbc.report.svg` (fast). :func:`to_svg` turns a figure into inline SVG; the sweep and
+real-data pages still pass matplotlib figures to it.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
+
+from sbc.report import svg
 
 PANEL = (3.1, 2.5)
 """Width and height of one panel, in inches."""
@@ -24,104 +23,57 @@ PANEL = (3.1, 2.5)
 BAND = "#9ecae1"
 
 
-def _panels(models: list[str], sharey: bool = True) -> tuple[Figure, np.ndarray]:
-    fig, axes = plt.subplots(
-        1,
-        len(models),
-        figsize=(PANEL[0] * len(models), PANEL[1]),
-        sharey=sharey,
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax, model in zip(axes[0], models, strict=True):
-        ax.set_title(model, fontsize=10)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3, linewidth=0.5)
-    return fig, axes[0]
+def _panels(panels: Mapping[str, dict], xlabel: str, ylabel: str) -> list[svg.Panel]:
+    out = [svg.Panel(title=model, xlabel=xlabel) for model in panels]
+    out[0].ylabel = ylabel
+    return out
 
 
-def _legend(fig: Figure, ax: plt.Axes, n_lines: int) -> None:
-    if 1 < n_lines <= 12:
-        fig.legend(
-            *ax.get_legend_handles_labels(), loc="outside right upper", fontsize=7, frameon=False
-        )
-
-
-def ecdf_difference(panels: Mapping[str, dict]) -> Figure:
+def ecdf_difference(panels: Mapping[str, dict]) -> svg.Row:
     """ECDF minus the uniform CDF of fractional ranks, with the simultaneous band shaded."""
-    fig, axes = _panels(list(panels))
-    for ax, data in zip(axes, panels.values(), strict=True):
+    row = _panels(panels, "fractional rank", "ECDF - uniform")
+    for ax, data in zip(row, panels.values(), strict=True):
         for i, (estimand, band) in enumerate(data["ecdf"].items()):
             x = band["x"]
             if i == 0:
-                ax.fill_between(
-                    x,
-                    band["lower"] - x,
-                    band["upper"] - x,
-                    color=BAND,
-                    alpha=0.6,
-                    step="post",
-                    linewidth=0,
-                    label="99% simultaneous band",
-                )
-            ax.step(x, band["ecdf"] - x, where="post", linewidth=1, label=estimand)
-        ax.axhline(0, color="black", linewidth=0.6)
-        ax.set_xlabel("fractional rank", fontsize=8)
-    axes[0].set_ylabel("ECDF - uniform", fontsize=8)
-    _legend(fig, axes[0], len(next(iter(panels.values()))["ecdf"]) + 1)
-    return fig
+                ax.band(x, band["lower"] - x, band["upper"] - x, label="99% simultaneous band")
+            ax.step(x, band["ecdf"] - x, label=estimand)
+        ax.hline(0)
+    return svg.Row(row)
 
 
-def rank_histogram(panels: Mapping[str, dict]) -> Figure:
+def rank_histogram(panels: Mapping[str, dict]) -> svg.Row:
     """Rank histograms (one step line per estimand) with the 99% range of a bin's count."""
-    fig, axes = _panels(list(panels))
-    for ax, data in zip(axes, panels.values(), strict=True):
+    row = _panels(panels, "fractional rank", "simulations per bin")
+    for ax, data in zip(row, panels.values(), strict=True):
         lower, upper = data["hist_band"]
         for i, (estimand, counts) in enumerate(data["hist"].items()):
             edges = np.linspace(0, 1, len(counts) + 1)
             if i == 0 and np.isfinite(lower):
-                ax.axhspan(
-                    lower, upper, color=BAND, alpha=0.6, linewidth=0, label="99% range per bin"
-                )
-            ax.stairs(counts, edges, linewidth=1, label=estimand)
-        ax.set_xlabel("fractional rank", fontsize=8)
-    axes[0].set_ylabel("simulations per bin", fontsize=8)
-    _legend(fig, axes[0], len(next(iter(panels.values()))["hist"]) + 1)
-    return fig
+                ax.hspan(lower, upper, label="99% range per bin")
+            ax.stairs(counts, edges, label=estimand)
+    return svg.Row(row)
 
 
-def coverage(panels: Mapping[str, dict]) -> Figure:
+def coverage(panels: Mapping[str, dict]) -> svg.Row:
     """Empirical against nominal coverage of central intervals, with 95% binomial intervals."""
-    fig, axes = _panels(list(panels))
-    for ax, data in zip(axes, panels.values(), strict=True):
+    row = _panels(panels, "nominal level", "empirical coverage")
+    for ax, data in zip(row, panels.values(), strict=True):
         curve = data["coverage"]
-        ax.plot([0.4, 1], [0.4, 1], color="black", linewidth=0.6)
-        err = np.vstack([curve["coverage"] - curve["lower"], curve["upper"] - curve["coverage"]])
-        ax.errorbar(curve["level"], curve["coverage"], yerr=err, fmt="o", markersize=3, capsize=2)
-        ax.set_xlim(0.4, 1.0)
-        ax.set_ylim(0.0, 1.02)
-        ax.set_xlabel("nominal level", fontsize=8)
-    axes[0].set_ylabel("empirical coverage", fontsize=8)
-    return fig
+        ax.line([0.4, 1], [0.4, 1], width=0.6)
+        ax.points(curve["level"], curve["coverage"], curve["lower"], curve["upper"], size=2.5)
+        ax.xlim, ax.ylim = (0.4, 1.0), (0.0, 1.02)
+    return svg.Row(row)
 
 
-def estimates(panels: Mapping[str, dict]) -> Figure:
+def estimates(panels: Mapping[str, dict]) -> svg.Row:
     """Posterior mean with 90% interval against the true value, one colour per estimand."""
-    fig, axes = _panels(list(panels))
-    for ax, data in zip(axes, panels.values(), strict=True):
+    row = _panels(panels, "true value", "posterior mean, 90% interval")
+    for ax, data in zip(row, panels.values(), strict=True):
         values = []
         for estimand, est in data["estimates"].items():
-            err = np.vstack([est["mean"] - est["lower"], est["upper"] - est["mean"]])
-            ax.errorbar(
-                est["truth"],
-                est["mean"],
-                yerr=err,
-                fmt="o",
-                markersize=2,
-                linewidth=0.5,
-                alpha=0.6,
-                label=estimand,
-                rasterized=True,
+            ax.points(
+                est["truth"], est["mean"], est["lower"], est["upper"], label=estimand, alpha=0.6
             )
             values.append(np.concatenate([est["truth"], est["lower"], est["upper"]]))
         if values:
@@ -129,11 +81,8 @@ def estimates(panels: Mapping[str, dict]) -> Figure:
             both = both[np.isfinite(both)]
             if both.size:
                 lims = (both.min(), both.max())
-                ax.plot(lims, lims, color="black", linewidth=0.6)
-        ax.set_xlabel("true value", fontsize=8)
-    axes[0].set_ylabel("posterior mean, 90% interval", fontsize=8)
-    _legend(fig, axes[0], len(next(iter(panels.values()))["estimates"]))
-    return fig
+                ax.line(lims, lims, width=0.6)
+    return svg.Row(row)
 
 
 KINDS = {
@@ -145,11 +94,27 @@ KINDS = {
 """Figure kinds of the report, in display order."""
 
 
-def to_svg(fig: Figure) -> str:
-    """Inline SVG of ``fig`` (rasterised artists embedded as PNG); closes the figure."""
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (for the sweep and fit pages)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_svg(figure: svg.Row | svg.Stack | Any) -> str:
+    """Inline SVG of a report figure: an :class:`sbc.report.svg.Row`, or a matplotlib figure.
+
+    A matplotlib figure's rasterised artists are embedded as PNG, and the figure is closed.
+    """
+    if isinstance(figure, svg.Row | svg.Stack):
+        return figure.to_svg()
+    plt = pyplot()
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", dpi=110)
-    plt.close(fig)
+    figure.savefig(buffer, format="svg", bbox_inches="tight", dpi=110)
+    plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 

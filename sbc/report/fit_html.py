@@ -12,11 +12,10 @@ import json
 from html import escape
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sbc.report.figures import PANEL, to_svg
+from sbc.report.figures import PANEL, pyplot, to_svg
 from sbc.report.html import CSS
 
 
@@ -25,6 +24,7 @@ def _figure(table: pd.DataFrame, observed: pd.DataFrame) -> str:
     order = observed.sort_values("observed").reset_index(drop=True)
     x = np.arange(len(order))
     size = 4 + 40 * order["weight"] / order["weight"].max()
+    plt = pyplot()
     fig, axes = plt.subplots(
         1,
         len(models),
@@ -92,9 +92,16 @@ def _model_table(rows: pd.DataFrame, observed: pd.DataFrame | None) -> str:
 
 
 def render_fit(
-    scenario: str, settings: dict[str, Any], table: pd.DataFrame, observed: pd.DataFrame | None
+    scenario: str,
+    settings: dict[str, Any],
+    table: pd.DataFrame,
+    observed: pd.DataFrame | None,
+    reference: str | None = None,
 ) -> str:
-    """HTML text of a real-data fit report."""
+    """HTML text of a real-data fit report, titled with the scenario's declared name.
+
+    ``reference`` (the file path or ``module:OBJECT`` it was loaded from) is shown beneath.
+    """
     models = list(dict.fromkeys(table["model"]))
     figure = _figure(table, observed) if observed is not None else ""
     health = table.drop_duplicates("model")[["model", "divergences", "max_rhat", "min_ess_bulk"]]
@@ -112,6 +119,7 @@ def render_fit(
 <html lang="en"><head><meta charset="utf-8"><title>Fit: {escape(scenario)}</title>
 <style>{CSS}</style></head><body>
 <h1>Real-data fit: {escape(scenario)}</h1>
+<p class="sub ref">scenario <code>{escape(reference or scenario)}</code></p>
 <p class="sub">{escape(json.dumps(settings))}</p>
 <h2>Estimates by model</h2>
 <p>Orange circles: observed values, sized by weight. Blue: posterior mean and 90% interval.

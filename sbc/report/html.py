@@ -18,6 +18,7 @@ import pandas as pd
 
 from sbc.calibration import (
     ALPHA,
+    ESS_MIN,
     RHAT_MAX,
     estimand_groups,
     estimand_table,
@@ -25,6 +26,8 @@ from sbc.calibration import (
     panel_data,
 )
 from sbc.report import figures
+from sbc.report.strata_html import health_section, mode_note, strata_section
+from sbc.stats.strata import STRATA
 from sbc.store import RunStore
 
 CSS = """
@@ -38,6 +41,8 @@ th { background: #f5f5f5; } td.l, th.l { text-align: left; }
 .ok { background: #e3f4e1; color: #145214; font-weight: 600; }
 .bad { background: #fbe3e1; color: #8a1c12; font-weight: 600; }
 .warn { color: #8a5a00; }
+td.note { color: #555; font-size: 0.82rem; font-style: italic; }
+.fail { background: #ececec; color: #5a1a5a; font-weight: 600; max-width: 28rem; }
 figure { margin: 0.6rem 0 1.4rem; overflow-x: auto; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.85rem; }
@@ -77,29 +82,59 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return escape(str(value))
 
 
-def _share(value: float, warn_above: float = 0.1) -> str:
+def _share(value: float, warn_above: float = 0.1, warn_below: float = -1.0) -> str:
     text = "&ndash;" if value != value else f"{100 * value:.1f}%"
-    return f'<td class="warn">{text}</td>' if value > warn_above else f"<td>{text}</td>"
+    warn = value > warn_above or value < warn_below
+    return f'<td class="warn">{text}</td>' if warn else f"<td>{text}</td>"
 
 
-def _verdict_table(models: pd.DataFrame) -> str:
+HEALTHY_MIN = 0.95
+"""Share of healthy fits below which the report marks a model's health."""
+
+DIVERGENT_MAX = 0.02
+"""Share of fits with a divergence above which the report marks it."""
+
+
+def _sampler(settings: dict[str, Any] | None) -> str:
+    if not settings:
+        return "&ndash;"
+    return (
+        f"{settings['chains']}&times;{settings['draws']} (+{settings['tune']}), "
+        f"{settings['target_accept']:g}"
+    )
+
+
+def _verdict_table(models: pd.DataFrame, record: dict[str, Any]) -> str:
+    sampling = record["identity"].get("model_sampling", {})
+    notes = record.get("model_notes", {})
     head = (
         "<tr><th class=l>model</th><th>calibrated</th><th class=l>worst estimands "
         "(Holm-adjusted p)</th><th>coverage 90%<br>mean / min</th><th>RMSE / prior sd</th>"
-        "<th>90% width / prior sd</th><th>fits</th><th>errors</th><th>divergent</th>"
-        f"<th>R-hat &gt; {RHAT_MAX}</th><th>low ESS</th><th>s / fit</th></tr>"
+        "<th>90% width / prior sd</th><th>fits</th><th>errors</th><th>healthy</th>"
+        f"<th>divergent</th><th>R-hat &gt; {RHAT_MAX}</th><th>ESS &lt; {ESS_MIN:.0f}</th>"
+        "<th>s / fit</th><th>s / 100 ESS</th><th>gradients / draw</th>"
+        "<th class=l>sampler: chains&times;draws (+warm-up), target accept</th></tr>"
     )
     rows = []
     for m in models.itertuples():
         verdict = '<td class="ok">yes</td>' if m.calibrated else '<td class="bad">no</td>'
+        note = notes.get(m.model)
+        if m.verdict.startswith("failed"):  # too few fits to judge: a crash, not a verdict
+            verdict = f'<td class="fail l">{escape(m.verdict)}</td>'
         rows.append(
             f"<tr><td class=l><b>{escape(m.model)}</b></td>{verdict}"
             f"<td class=l>{escape(m.worst) or '&ndash;'}</td>"
             f"<td>{_fmt(m.coverage90, 2)} / {_fmt(m.coverage90_min, 2)}</td>"
             f"<td>{_fmt(m.rel_rmse, 2)}</td><td>{_fmt(m.rel_width90, 2)}</td><td>{m.fits}</td>"
-            f"{_share(m.error_share, 0)}{_share(m.divergent_share)}{_share(m.rhat_share)}"
-            f"{_share(m.low_ess_share)}<td>{_fmt(m.median_fit_seconds, 2)}</td></tr>"
+            f"{_share(m.error_share, 0)}"
+            f"{_share(m.healthy_share, warn_above=1.0, warn_below=HEALTHY_MIN)}"
+            f"{_share(m.divergent_share, DIVERGENT_MAX)}{_share(m.rhat_share, 1 - HEALTHY_MIN)}"
+            f"{_share(m.low_ess_share, 1 - HEALTHY_MIN)}<td>{_fmt(m.median_fit_seconds, 2)}</td>"
+            f"<td>{_fmt(m.seconds_per_100_ess, 2)}</td><td>{_fmt(m.grad_evals, 3)}</td>"
+            f"<td class=l>{_sampler(sampling.get(m.model))}</td></tr>"
         )
+        if note:
+            rows.append(f'<tr><td></td><td colspan=15 class="l note">{escape(note)}</td></tr>')
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -121,7 +156,13 @@ def _run_info(record: dict[str, Any], results: pd.DataFrame) -> str:
     identity = record["identity"]
     fits = results.drop_duplicates(["simulation", "model"])
     items = {
-        "scenario": identity["scenario"],
+        "scenario": scenario_name(record),
+        "reference": identity["scenario"],
+        "mode": (
+            f"posterior SBC (reference {identity['reference']['model']})"
+            if identity.get("mode") == "posterior"
+            else "prior SBC"
+        ),
         "settings": json.dumps(identity["settings"]),
         "models": ", ".join(identity["models"]),
         "seed": identity["seed"],
@@ -137,12 +178,30 @@ def _run_info(record: dict[str, Any], results: pd.DataFrame) -> str:
     return f"<dl>{rows}</dl>"
 
 
-def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
-    """HTML text of the report for a results table and its ``run.json`` record."""
-    scenario = record["identity"]["scenario"]
-    chains = record["identity"]["sampling"].get("chains", 4)
-    estimands = estimand_table(results)
-    models = model_table(results, estimands, ess_min=100.0 * chains)
+def scenario_name(record: dict[str, Any]) -> str:
+    """The scenario's declared name in a ``run.json`` record (older runs: its reference)."""
+    name = record.get("name")
+    return name if isinstance(name, str) and name else str(record["identity"]["scenario"])
+
+
+def render(
+    results: pd.DataFrame,
+    record: dict[str, Any],
+    strata: int = STRATA,
+    estimands: pd.DataFrame | None = None,
+    strata_table: pd.DataFrame | None = None,
+) -> str:
+    """HTML text of the report for a results table and its ``run.json`` record.
+
+    ``strata`` is the number of equal-count strata of each data statistic; ``estimands``
+    and ``strata_table`` are the results' :func:`~sbc.calibration.estimand_table` and
+    :func:`~sbc.stratified.strata_table`, if already computed.
+    """
+    scenario = scenario_name(record)
+    reference = str(record["identity"]["scenario"])
+    if estimands is None:
+        estimands = estimand_table(results)
+    models = model_table(results, estimands)
     names = list(models["model"])
     sections = []
     kinds = (
@@ -162,24 +221,34 @@ def render(results: pd.DataFrame, record: dict[str, Any]) -> str:
         title = f"{escape(group)} <small>({count})</small>"
         sections.append(f"<h2>{title}</h2>{''.join(figs)}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    posterior = record["identity"].get("mode") == "posterior"
+    kind = "Posterior SBC" if posterior else "Simulation-based calibration"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>SBC report: {escape(scenario)}</title>
+<title>{"Posterior SBC" if posterior else "SBC"} report: {escape(scenario)}</title>
 <style>{CSS}</style></head>
 <body>
-<h1>Simulation-based calibration: {escape(scenario)}</h1>
+<h1>{kind}: {escape(scenario)}</h1>
+<p class="sub ref">scenario <code>{escape(reference)}</code></p>
 <p class="sub">{results["simulation"].nunique()} simulations, {len(names)} models,
 report written {stamp}</p>
+{mode_note(record)}
 <h2>Verdict by model</h2>
 <p>A model is <b>calibrated</b> when none of its estimands' or test quantities' ranks
 departs from uniform: arviz-stats' pot_c test, Holm-adjusted over all of the model's
-quantities at family-wise level {ALPHA}. Test quantities (the log-likelihood of the
+quantities at family-wise level {ALPHA}. A model more than half of whose fits raised is
+<b>failed</b> (with the first error), not judged. Test quantities (the log-likelihood of the
 simulated data, per group too, and other functions of parameters and data) catch errors
 that leave every parameter's ranks uniform (Modrák et al. 2023). RMSE and interval width
 are divided by the prior sd of each quantity and averaged (1 = no better than the prior).
-Health columns give the share of fits affected (low ESS: bulk ESS below
-{100 * chains:.0f}).</p>
-{_verdict_table(models)}
+Health columns give the share of fits affected: a fit is <b>healthy</b> when it has no
+divergent transition and every estimand has rank-normalised R-hat &le; {RHAT_MAX} and bulk
+and tail ESS &ge; {ESS_MIN:.0f} (Vehtari et al. 2021); shares are marked when fewer than
+{100 * HEALTHY_MIN:.0f}% of fits are healthy or more than {100 * DIVERGENT_MAX:.0f}% diverge.
+Cost: the sampler's seconds per fit, its seconds per 100 effective draws of the fit's worst
+estimand (what a usable posterior costs), and gradient evaluations per draw (why: a model
+that needs long trajectories is slow whatever the machine).</p>
+{_verdict_table(models, record)}
 <details><summary>Every estimand</summary>
 <p>p_ecdf: simultaneous ECDF test; p_pot: arviz-stats pot_c test; p_chi2: rank histogram;
 p_holm: p_pot adjusted over the model's quantities (the verdict).
@@ -187,6 +256,8 @@ z: (posterior mean &minus; truth) / posterior
 sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / prior variance.</p>
 {_frame_table(estimands)}
 </details>
+{strata_section(results, record, models, strata, strata_table)}
+{health_section(results)}
 {"".join(sections)}
 <h2>Run</h2>
 {_run_info(record, results)}
@@ -194,13 +265,27 @@ sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / pri
 """
 
 
-def write_report(out: str | os.PathLike[str]) -> Path:
+def write_report(
+    out: str | os.PathLike[str],
+    strata: int | None = None,
+    *,
+    results: pd.DataFrame | None = None,
+    estimands: pd.DataFrame | None = None,
+    strata_table: pd.DataFrame | None = None,
+) -> Path:
     """Write ``out/report.html`` from the stored results of the run in ``out``.
 
     Parameters
     ----------
     out : path
         A run's output folder.
+    strata : int, optional
+        Number of equal-count strata of each data statistic; default the run's own (``sbc
+        run --strata``, recorded in ``run.json``), else 3 (tertiles).
+    results, estimands, strata_table : pandas.DataFrame, optional
+        The stored results, their :func:`~sbc.calibration.estimand_table` and their
+        :func:`~sbc.stratified.strata_table`, when the caller already holds them (the end
+        of a run); read and computed otherwise.
 
     Returns
     -------
@@ -213,7 +298,11 @@ def write_report(out: str | os.PathLike[str]) -> Path:
         If the folder holds no readable results.
     """
     store = RunStore(out)
-    text = render(store.results(), store.record())
+    if results is None:
+        results = store.results()  # first: a folder without a run says "no results"
+    record = store.record()
+    k = strata or int(record.get("strata", STRATA))
+    text = render(results, record, k, estimands, strata_table)
     path = Path(out) / "report.html"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")

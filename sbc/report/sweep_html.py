@@ -1,7 +1,7 @@
 """The sweep report ``index.html``: model metrics against a swept setting, one file.
 
 Self-contained like the run report: inline CSS and SVG (matplotlib), no scripts. For each
-metric of :data:`sbc.sweep.METRICS` one panel plots every model against the x-axis
+metric of :data:`METRICS` one panel plots every model against the x-axis
 setting, one line per model and combination of the other grid keys; a table lists every
 cell and model with a link to the cell's own report.
 """
@@ -24,17 +24,23 @@ from sbc.report.html import CSS
 if TYPE_CHECKING:
     from sbc.sweep import Spec
 
+METRICS: dict[str, str] = {
+    "coverage90": "90% coverage (mean over estimands)",
+    "rel_rmse": "RMSE / prior sd",
+    "rel_width90": "90% width / prior sd",
+    "min_p_holm": "calibration p (min Holm-adjusted)",
+}
+"""Per-model columns of :func:`sbc.calibration.model_table` compared across cells."""
+
 STYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v")
 
 
 def metric_figure(spec: Spec, summary: pd.DataFrame) -> str:
     """Inline SVG: one panel per metric, the metric against ``spec.x``, a line per series."""
-    import matplotlib.pyplot as plt
+    plt = figures.pyplot()
 
-    from sbc.sweep import METRICS, other_keys
-
-    others = list(other_keys(spec))
+    others = spec.other_keys
     fig, axes = plt.subplots(1, len(METRICS), figsize=(3.4 * len(METRICS), 3.0), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     xs = np.asarray(spec.grid[spec.x], dtype=float)
@@ -85,7 +91,9 @@ def _table(spec: Spec, summary: pd.DataFrame) -> str:
         cells += f"<td class=l><b>{escape(row.model)}</b></td>"
         for c in columns:
             value = getattr(row, c)
-            if c == "calibrated":
+            if c == "calibrated" and str(getattr(row, "verdict", "")).startswith("failed"):
+                cells += '<td class="bad">failed</td>'
+            elif c == "calibrated":
                 cells += '<td class="ok">yes</td>' if value else '<td class="bad">no</td>'
             else:
                 cells += "<td>&ndash;</td>" if value != value else f"<td>{value:.3g}</td>"
@@ -109,6 +117,7 @@ def render(spec: Spec, summary: pd.DataFrame) -> str:
 <style>{CSS}</style></head>
 <body>
 <h1>Simulation-based calibration sweep: {escape(name)}</h1>
+<p class="sub ref">scenario <code>{escape(spec.scenario.name)}</code></p>
 <p class="sub">grid: {escape(grid)}; other settings: {escape(fixed)};
 {spec.simulations} simulations per cell, seed {spec.seed}; written {stamp}</p>
 <h2>Models across the grid</h2>

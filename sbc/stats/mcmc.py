@@ -26,24 +26,14 @@ def _split(x: np.ndarray) -> np.ndarray:
 
 def _ranks(flat: np.ndarray) -> np.ndarray:
     """Ranks 1..n along the last axis with ties averaged (``scipy.stats.rankdata``), batched."""
-    k, n = flat.shape
     order = np.argsort(flat, axis=-1)
-    ordered = np.take_along_axis(flat, order, axis=-1)
-    starts = np.ones((k, n), dtype=bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    group = np.cumsum(starts.ravel()) - 1
-    first = np.flatnonzero(starts.ravel()) % n
-    average = first + (np.bincount(group) - 1) / 2 + 1
-    ranks = np.empty((k, n))
-    np.put_along_axis(ranks, order, average[group].reshape(k, n), axis=-1)
-    return ranks
+    return _ranks_from_sorted(np.take_along_axis(flat, order, axis=-1), order)
 
 
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalise each quantity over all its chains and draws (Blom's 3/8 offset)."""
     flat = x.reshape(x.shape[0], -1)
-    ranks = _ranks(flat)
-    return special.ndtri((ranks - 0.375) / (flat.shape[-1] + 0.25)).reshape(x.shape)
+    return _normal_scores(_ranks(flat), flat.shape[-1]).reshape(x.shape)
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
@@ -89,6 +79,84 @@ def rhat_and_ess_bulk(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             folded = _rhat(_z_scale(np.abs(split - median)))
             rhat[ok] = np.maximum(_rhat(z), folded)
     return rhat, ess
+
+
+def diagnose(x: np.ndarray, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-normalised R-hat, bulk ESS and tail ESS of every quantity, in one pass.
+
+    The same values as :func:`rhat_rank`, :func:`ess_bulk` and :func:`ess_tail`, computed
+    with one sort of the split draws (shared by the normal scores, the median and the tail
+    quantiles) and one FFT for all three effective sample sizes: a fit's diagnostics are a
+    per-fit cost of every SBC simulation.
+
+    Parameters
+    ----------
+    x : ndarray of shape (k, chain, draw)
+        Draws of ``k`` quantities.
+    prob : float
+        Central probability whose two quantiles define the tail ESS.
+
+    Returns
+    -------
+    rhat, ess_bulk, ess_tail : ndarray of shape (k,)
+    """
+    x = np.asarray(x, dtype=float)
+    out = [np.full(x.shape[0], np.nan) for _ in range(3)]
+    ok = _valid(x, 1)
+    if not ok.any():
+        return out[0], out[1], out[2]
+    y = x[ok]
+    m, n_draw = y.shape[0], y.shape[-1]
+    split = _split(y)
+    flat = split.reshape(m, -1)
+    order = np.argsort(flat, axis=-1)
+    ordered = np.take_along_axis(flat, order, axis=-1)
+    total = flat.shape[-1]
+    z = _normal_scores(_ranks_from_sorted(ordered, order), total).reshape(split.shape)
+    if n_draw % 2 == 0:  # the split draws are all the draws: quantiles from the same sort
+        cuts = [_quantile_sorted(ordered, q) for q in sorted((prob, 1 - prob))]
+    else:
+        pooled = y.reshape(m, -1)
+        cuts = [np.quantile(pooled, q, axis=-1) for q in sorted((prob, 1 - prob))]
+    indicators = [_split((y <= cut[:, None, None]).astype(float)) for cut in cuts]
+    ess = _ess(np.concatenate([z, *indicators]))
+    out[1][ok] = ess[:m]
+    out[2][ok] = np.minimum(ess[m : 2 * m], ess[2 * m :])
+    if y.shape[-2] >= 2:
+        median = np.median(flat, axis=-1) if total % 2 else _quantile_sorted(ordered, 0.5)
+        folded = _z_scale(np.abs(split - median[:, None, None]))
+        out[0][ok] = np.maximum(_rhat(z), _rhat(folded))
+    return out[0], out[1], out[2]
+
+
+def _ranks_from_sorted(ordered: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Average ranks (1..n, ties averaged) of rows already sorted by ``order``."""
+    k, n = ordered.shape
+    starts = np.ones((k, n), dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    group = np.cumsum(starts.ravel()) - 1
+    first = np.flatnonzero(starts.ravel()) % n
+    average = first + (np.bincount(group) - 1) / 2 + 1
+    ranks = np.empty((k, n))
+    np.put_along_axis(ranks, order, average[group].reshape(k, n), axis=-1)
+    return ranks
+
+
+def _normal_scores(ranks: np.ndarray, n: int) -> np.ndarray:
+    """Blom's normal scores of ranks among ``n`` values."""
+    return special.ndtri((ranks - 0.375) / (n + 0.25))
+
+
+def _quantile_sorted(ordered: np.ndarray, q: float) -> np.ndarray:
+    """``numpy.quantile`` (linear interpolation) of each row of already sorted values."""
+    n = ordered.shape[-1]
+    position = q * (n - 1)
+    low = int(np.floor(position))
+    high = min(low + 1, n - 1)
+    frac = position - low
+    a, b = ordered[:, low], ordered[:, high]
+    # numpy's _lerp: a + (b - a) t, computed from the nearer end
+    return np.where(frac >= 0.5, b - (b - a) * (1 - frac), a + (b - a) * frac)
 
 
 def rhat_rank(x: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -68,22 +69,31 @@ def distinct_quantities(first: np.ndarray, draws: Mapping[str, np.ndarray]) -> n
     return np.concatenate([first, np.asarray(extra).reshape(-1, *first.shape[1:])], axis=0)
 
 
-def diagnostics_summary(rhat: np.ndarray, ess_bulk: np.ndarray) -> dict[str, float]:
-    """Largest R-hat and smallest bulk ESS of one fit, ignoring undefined (NaN) values.
+def diagnostics_summary(
+    rhat: np.ndarray, ess_bulk: np.ndarray, ess_tail: np.ndarray | None = None
+) -> dict[str, float]:
+    """Largest R-hat and smallest bulk and tail ESS of one fit, ignoring undefined values.
 
     Parameters
     ----------
     rhat, ess_bulk : ndarray of shape (k,)
-        Per-quantity diagnostics (see :func:`sbc.stats.mcmc.rhat_and_ess_bulk`).
+        Per-quantity diagnostics (see :func:`sbc.stats.mcmc.diagnose`).
+    ess_tail : ndarray of shape (k,), optional
+        Per-quantity tail ESS.
 
     Returns
     -------
     dict
-        ``max_rhat`` and ``min_ess_bulk``; NaN where no quantity has a value (e.g. R-hat of
-        a single chain).
+        ``max_rhat``, ``min_ess_bulk`` and ``min_ess_tail``; NaN where no quantity has a
+        value (e.g. R-hat of a single chain) or the tail ESS was not given.
     """
-    rhat, ess_bulk = np.asarray(rhat, dtype=float), np.asarray(ess_bulk, dtype=float)
+
+    def extreme(values: np.ndarray | None, reduce: Any) -> float:
+        values = np.asarray([] if values is None else values, dtype=float)
+        return float(reduce(values)) if np.isfinite(values).any() else float("nan")
+
     return {
-        "max_rhat": float(np.nanmax(rhat)) if np.isfinite(rhat).any() else float("nan"),
-        "min_ess_bulk": float(np.nanmin(ess_bulk)) if np.isfinite(ess_bulk).any() else float("nan"),
+        "max_rhat": extreme(rhat, np.nanmax),
+        "min_ess_bulk": extreme(ess_bulk, np.nanmin),
+        "min_ess_tail": extreme(ess_tail, np.nanmin),
     }

@@ -12,7 +12,9 @@ import numpy as np
 from sbc.stats import mcmc
 
 
-def thinning_factor(draws: np.ndarray, ess_bulk: np.ndarray | None = None) -> int:
+def thinning_factor(
+    draws: np.ndarray, ess_bulk: np.ndarray | None = None, ess_tail: np.ndarray | None = None
+) -> int:
     """Factor that leaves thinned draws roughly independent, from their effective sample size.
 
     Uses the smallest of the bulk and tail (95%) ESS over all quantities, as
@@ -23,8 +25,8 @@ def thinning_factor(draws: np.ndarray, ess_bulk: np.ndarray | None = None) -> in
     ----------
     draws : ndarray of shape (n_quantities, chain, draw)
         Posterior draws of the quantities to be ranked.
-    ess_bulk : ndarray of shape (n_quantities,), optional
-        Their bulk ESS, if already computed.
+    ess_bulk, ess_tail : ndarray of shape (n_quantities,), optional
+        Their bulk and tail ESS, if already computed.
 
     Returns
     -------
@@ -36,7 +38,9 @@ def thinning_factor(draws: np.ndarray, ess_bulk: np.ndarray | None = None) -> in
         return 1
     if ess_bulk is None:
         ess_bulk = mcmc.ess_bulk(draws)
-    ess = np.minimum(ess_bulk, mcmc.ess_tail(draws, prob=0.95))
+    if ess_tail is None:
+        ess_tail = mcmc.ess_tail(draws, prob=0.95)
+    ess = np.minimum(ess_bulk, ess_tail)
     ess = ess[np.isfinite(ess)]
     if ess.size == 0:
         return 1

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 from arviz_stats.base import array_stats
-from arviz_stats.ecdf_utils import ecdf_pit
+from arviz_stats.ecdf_utils import compute_ecdf, ecdf_pit
 from scipy import special, stats
 
 
@@ -75,10 +75,25 @@ def ecdf_band(
         ``x`` (evaluation points in [0, 1]), ``ecdf``, ``lower`` and ``upper`` at ``x``.
         Plot ``ecdf - x`` with ``lower - x`` and ``upper - x`` for the ECDF-difference view.
     """
-    x, ecdf, lower, upper = ecdf_pit(
-        _clean(pit), prob, n_simulations, rng=np.random.default_rng(seed)
-    )
+    pit = _clean(pit)
+    x, lower, upper = _band(pit.size, prob, n_simulations, seed)
+    ecdf = np.concatenate(([0.0], compute_ecdf(pit, x[1:-1]), [1.0]))
     return {"x": x, "ecdf": ecdf, "lower": lower, "upper": upper}
+
+
+@lru_cache(maxsize=64)
+def _band(
+    n: int, prob: float, n_simulations: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluation points and simultaneous band of :func:`ecdf_pit` for ``n`` values.
+
+    The band depends on the number of values only, so it is simulated once per ``n`` (a
+    report draws it for every quantity of every model); equal to ``ecdf_pit``'s own.
+    """
+    x, _, lower, upper = ecdf_pit(
+        np.linspace(0, 1, n), prob, n_simulations, rng=np.random.default_rng(seed)
+    )
+    return x, lower, upper
 
 
 def _gamma(sample: np.ndarray) -> np.ndarray:

@@ -1,0 +1,276 @@
+"""Posterior SBC: calibration conditional on the real data (Säilynoja et al. 2025).
+
+Prior SBC draws each simulation's parameters from the prior, so its verdict averages over
+every data set the prior allows. Posterior SBC asks about the data at hand: the parameters
+``theta_i`` are draws from the posterior given the real data ``y``, a new data set
+``y_i ~ p(y | theta_i)`` is simulated from each, and every model is refitted on ``y`` and
+``y_i`` together. Since ``theta_i`` is then a draw from the posterior given ``(y, y_i)``,
+its rank among a correct model's posterior draws is uniform, as in prior SBC (Säilynoja,
+Johnson, Martin & Vehtari 2025, "Posterior SBC: simulation-based calibration checking
+conditional on data"; simuk's ``SBC(method="posterior")`` implements the same idea for one
+PyMC model, refitted on the concatenated data).
+
+A scenario takes part when it has real data (``real_data``), a :class:`~sbc.scenario.Process`
+as its simulator (prior draw and data generation apart), an ``augment(design)`` giving the
+design of the real data followed by one more block of the same structure, and a
+``reference_model``: the model that is exactly the generative process. That model's
+posterior given the real data supplies the ``theta_i`` (its variables are read under the
+names :attr:`Process.prior` gives them), so a model under test is checked against the
+generative process near the real data, not against itself: a planted bug in a prior is
+found even though the buggy model is self-consistent.
+
+How the reference draws are picked: the reference model is fitted once per run, seeded by
+:func:`sbc.seeding.reference_rng` (default 4 chains x 1000 draws), every chain is thinned
+by ``floor(n_draws / min ESS)`` over all the parameters (bulk and tail ESS, as for ranks),
+so the kept draws are roughly independent; the pooled draws are put in a random order from
+the same stream and simulation ``i`` takes draw ``i``. The pool is saved in the run folder
+(``reference.npz``), so a resumed or extended run reuses it; a run cannot have more
+simulations than the pool has draws (simuk likewise takes distinct draws). The new data of
+simulation ``i`` come from :func:`sbc.seeding.data_rng` as in prior SBC, the fits from
+:func:`sbc.seeding.model_rng`: results never depend on ``--jobs`` or on the order of work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sbc import seeding
+from sbc.backends import Sampling
+from sbc.scenario import Process, Scenario, SettingError, Simulation
+from sbc.stats.mcmc import rhat_and_ess_bulk
+from sbc.stats.ranks import thinning_factor
+
+REFERENCE_FILE = "reference.npz"
+"""The thinned, shuffled reference draws in a posterior SBC run folder."""
+
+Pool = Mapping[str, np.ndarray]
+"""Reference draws by parameter name, each of shape ``(L, *shape)`` in the order used."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """How posterior SBC draws its parameters.
+
+    Parameters
+    ----------
+    model : str
+        The reference model (the scenario's generative process) fitted to the real data.
+    sampling : Sampling
+        Its sampler settings. Four chains: the pool must hold at least as many roughly
+        independent draws as the run has simulations.
+    """
+
+    model: str
+    sampling: Sampling = field(default_factory=lambda: Sampling(chains=4))
+
+    def identity(self) -> dict[str, Any]:
+        """What a run folder records of the reference (part of the run's identity)."""
+        return {"model": self.model, "sampling": asdict(self.sampling)}
+
+
+def process(scenario: Scenario) -> Process:
+    """The scenario's two-step generative process, or a one-line error naming what lacks.
+
+    Raises
+    ------
+    SettingError
+        If the scenario cannot do posterior SBC.
+    """
+    from scenarios import display_name
+
+    name = display_name(scenario)
+    if scenario.real_data is None:
+        raise SettingError(f"scenario {name} has no real data: posterior SBC needs real_data")
+    if not isinstance(scenario.simulate, Process):
+        raise SettingError(
+            f"scenario {name}: posterior SBC needs simulate=sbc.scenario.Process(prior, "
+            "generate), data generation apart from the prior draw"
+        )
+    if scenario.augment is None:
+        raise SettingError(
+            f"scenario {name}: posterior SBC needs augment(design), the design of the real "
+            "data followed by one more block"
+        )
+    return scenario.simulate
+
+
+def default_reference(scenario: Scenario) -> str:
+    """The scenario's declared reference model, or a one-line error."""
+    from scenarios import display_name
+
+    if scenario.reference_model is None:
+        raise SettingError(
+            f"scenario {display_name(scenario)} declares no reference_model for posterior "
+            "SBC; name one with --reference MODEL"
+        )
+    return scenario.reference_model
+
+
+def join(real: Mapping[str, np.ndarray], new: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The real data followed by the new data, key by key along the first axis.
+
+    Raises
+    ------
+    SettingError
+        If the two data sets do not have the same keys.
+    """
+    if set(real) != set(new):
+        raise SettingError(
+            f"real data has {sorted(real)} but simulated data has {sorted(new)}: "
+            "posterior SBC joins them key by key"
+        )
+    return {k: np.concatenate([np.asarray(real[k]), np.asarray(new[k])]) for k in real}
+
+
+def replicate(
+    scenario: Scenario, design: Any, params: Mapping[str, Any], rng: np.random.Generator
+) -> tuple[Any, Simulation]:
+    """One posterior SBC data set: the real data plus data simulated from ``params``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A scenario that can do posterior SBC (:func:`process`).
+    design : object
+        The scenario's (real) design.
+    params : mapping
+        One reference draw of every parameter.
+    rng : numpy.random.Generator
+        The simulation's data stream.
+
+    Returns
+    -------
+    design : object
+        The augmented design the models are fitted on.
+    Simulation
+        The true estimand values implied by ``params`` and the joined data.
+    """
+    new = process(scenario).generate(design, params, rng)
+    data = join(scenario.real_data(design), new.data)
+    return scenario.augment(design), Simulation(new.truth, data)
+
+
+def example(scenario: Scenario, design: Any) -> dict[str, np.ndarray]:
+    """A data set of the augmented design's shapes (the real data twice), for compiling."""
+    real = scenario.real_data(design)
+    return join(real, real)
+
+
+def check(scenario: Scenario, settings: Mapping[str, Any], reference: Reference) -> None:
+    """Pre-run check of posterior SBC: every piece present, one replicate simulated.
+
+    Raises
+    ------
+    SettingError
+        One line naming the scenario and the problem.
+    """
+    from scenarios import display_name
+
+    generative = process(scenario)
+    scenario.model(reference.model)
+    name = display_name(scenario)
+    design = scenario.design(dict(settings))
+    try:
+        params = generative.prior(design, seeding.example_rng())
+        replicate(scenario, design, params, seeding.data_rng(0, 0))
+    except SettingError as exc:
+        raise SettingError(f"scenario {name}: {exc}") from None
+    except Exception as exc:
+        from sbc.checks import one_line
+
+        raise SettingError(
+            f"scenario {name}: simulating a posterior SBC data set raised {one_line(exc)}"
+        ) from None
+
+
+def fit_reference(
+    scenario: Scenario, settings: Mapping[str, Any], reference: Reference, seed: int
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Fit the reference model to the real data; its thinned draws in a random order.
+
+    Returns
+    -------
+    pool : dict of str to ndarray
+        Every parameter the generative process needs, shape ``(L, *shape)``.
+    info : dict
+        ``model``, ``chains``, ``draws``, ``thin``, ``size`` (L), ``divergences``,
+        ``max_rhat`` and ``min_ess_bulk`` of the reference fit.
+
+    Raises
+    ------
+    SettingError
+        If the reference model lacks a parameter of the generative process.
+    """
+    from scenarios import display_name
+
+    generative = process(scenario)
+    design = scenario.design(dict(settings))
+    real = scenario.real_data(design)
+    names = list(generative.prior(design, seeding.example_rng()))
+    model = scenario.model(reference.model)
+    rng = seeding.reference_rng(seed)
+    posterior = model.backend.compile(design, real).fit(
+        real, int(rng.integers(2**32)), reference.sampling.resolve(model.sampling)
+    )
+    missing = [n for n in names if n not in posterior.draws]
+    if missing:
+        raise SettingError(
+            f"scenario {display_name(scenario)}: reference model {reference.model} has no "
+            f"variable {', '.join(missing)} that the generative process needs"
+        )
+    draws = {n: np.asarray(posterior.draws[n], dtype=float) for n in names}
+    chains, n_draws = draws[names[0]].shape[:2]
+    quantities = np.concatenate(
+        [np.moveaxis(d.reshape(chains, n_draws, -1), -1, 0) for d in draws.values()]
+    )
+    rhat, ess = rhat_and_ess_bulk(quantities)
+    factor = thinning_factor(quantities, ess)
+    kept = {n: d[:, ::factor].reshape(-1, *d.shape[2:]) for n, d in draws.items()}
+    size = len(kept[names[0]])
+    order = rng.permutation(size)
+    pool = {n: d[order] for n, d in kept.items()}
+    info = {
+        "model": reference.model,
+        "chains": int(chains),
+        "draws": int(n_draws),
+        "thin": int(factor),
+        "size": int(size),
+        "divergences": int(posterior.divergences),
+        "max_rhat": float(np.nanmax(rhat)),
+        "min_ess_bulk": float(np.nanmin(ess)),
+    }
+    return pool, info
+
+
+def load_or_fit(
+    out: str | os.PathLike[str],
+    scenario: Scenario,
+    settings: Mapping[str, Any],
+    reference: Reference,
+    seed: int,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The run's reference pool: read from ``out/reference.npz``, or fitted and saved there."""
+    path = Path(out) / REFERENCE_FILE
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as saved:
+            info = json.loads(str(saved["__info__"]))
+            pool = {k: saved[k] for k in saved.files if k != "__info__"}
+        return pool, info
+    pool, info = fit_reference(scenario, settings, reference, seed)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, __info__=np.array(json.dumps(info)), **pool)
+    os.replace(tmp, path)
+    return pool, info
+
+
+def draw(pool: Pool, simulation: int) -> dict[str, np.ndarray]:
+    """The parameters of simulation ``simulation``: draw number ``simulation`` of the pool."""
+    return {name: np.asarray(values[simulation]) for name, values in pool.items()}

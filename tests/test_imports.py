@@ -1,0 +1,124 @@
+"""No import cycles among the project's modules, deferred (in-function) imports included."""
+
+import ast
+import graphlib
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+PACKAGES = ("sbc", "scenarios")
+
+
+def _modules(root: Path, packages=PACKAGES) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of ``packages`` under ``root``."""
+    found = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def _type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imported(tree: ast.AST, name: str, is_package: bool, modules) -> set[str]:
+    """Modules imported anywhere in a module (functions too), but not for typing only.
+
+    ``from a import b`` imports module ``a.b`` if there is one, else names from ``a``.
+    """
+    names: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _type_checking(node):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = name if is_package else name.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    package = package.rpartition(".")[0]
+                base = f"{package}.{base}".strip(".")
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                names.add(full if full in modules else base)
+        stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def import_graph(root: Path, packages=PACKAGES) -> dict[str, set[str]]:
+    """Module -> the project's modules it imports, with their packages (except its own)."""
+    modules = _modules(root, packages)
+    graph = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        targets = set()
+        for imported in _imported(tree, name, path.name == "__init__.py", modules):
+            parts = imported.split(".")
+            if imported in modules and imported != name:
+                targets.add(imported)
+            for i in range(1, len(parts)):  # importing a.b.c runs packages a and a.b first
+                prefix = ".".join(parts[:i])
+                if prefix in modules and not name.startswith(f"{prefix}."):
+                    targets.add(prefix)
+        graph[name] = targets
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (``[a, b, ..., a]``), or ``None``."""
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        return list(exc.args[1])
+    return None
+
+
+def test_the_project_has_no_import_cycle():
+    """No module imports, even inside a function, a module that imports it back."""
+    graph = import_graph(ROOT)
+    assert "sbc.cli" in graph and "sbc.testing.check" in graph
+    cycle = find_cycle(graph)
+    assert cycle is None, f"import cycle: {' -> '.join(reversed(cycle))}"
+
+
+def test_the_check_finds_a_cycle_through_a_deferred_import(tmp_path):
+    """A cycle closed by an import inside a function (as sweep -> cli -> sweep was) is found."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "cli.py").write_text("from pkg.sweep import run\n")
+    (tmp_path / "pkg" / "sweep.py").write_text(
+        textwrap.dedent(
+            """
+            from typing import TYPE_CHECKING
+            if TYPE_CHECKING:
+                from pkg import report
+            def run():
+                from .cli import main
+            """
+        )
+    )
+    (tmp_path / "pkg" / "report.py").write_text("import pkg.sweep\n")
+    graph = import_graph(tmp_path, ("pkg",))
+    assert graph["pkg.sweep"] == {"pkg.cli"}  # the typing-only import is no edge
+    assert set(find_cycle(graph)) == {"pkg.cli", "pkg.sweep"}
+
+
+@pytest.mark.parametrize("first", ["sbc.sweep", "sbc.report.sweep_html"])
+def test_modules_import_first_in_a_fresh_interpreter(first):
+    """The modules that used to close a cycle import on their own, before any other."""
+    done = subprocess.run([sys.executable, "-c", f"import {first}"], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
