@@ -89,9 +89,9 @@ def test_plan_lists_correct_hand_written_and_generated_models():
     heights = scenarios.get("heights")
     chosen = plan(heights, heights.defaults, operators=["index_shift", "drop_likelihood"])
     assert chosen.models[:5] == ["partial", *heights.mutants]
-    assert chosen.models[5:] == ["drop_likelihood:obs", "index_shift:country_mean"]
+    assert chosen.models[5:] == ["drop_likelihood:obs", "index_shift:height"]
     roles = chosen.catalogue.set_index("model")["role"]
-    assert roles["partial"] == "correct" and roles["index_shift:country_mean"] == "generated"
+    assert roles["partial"] == "correct" and roles["index_shift:height"] == "generated"
 
 
 def test_every_scenario_marks_its_mutants_and_keeps_them_out_of_default_runs():

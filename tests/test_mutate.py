@@ -155,6 +155,39 @@ def test_likelihood_dropped_or_counted_twice():
     assert terms(doubled.model, VALUES) == pytest.approx(_expected(obs__again=obs))
 
 
+def _potential(design, example):
+    """The small model's likelihood written as a potential, beside a data-free potential."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        y = pm.Data("y", example["y"])
+        g = pm.Data("g", example["g"])
+        mu = pm.Normal("mu", 1.0, 2.0)
+        tau = pm.HalfNormal("tau", 3.0)
+        theta = pm.Normal("theta", mu, tau, shape=3)
+        p = pm.Beta("p", 2.0, 5.0)
+        sigma = pm.HalfNormal("sigma", 1.5)
+        pm.Potential("obs", pm.logp(pm.Normal.dist(theta[g] + p, sigma), y).sum())
+        pm.Potential("soft", -0.5 * mu**2)  # a prior term: reads no data
+    return model
+
+
+def test_a_likelihood_written_as_a_potential_is_dropped_or_counted_twice():
+    """A data-reading potential is a likelihood term; a potential of parameters alone is not."""
+    graph = PyMCModel(_potential, data=("y", "g")).graph(None, {"y": Y, "g": GROUP})
+    expected = _expected(soft=-0.5 * VALUES["mu"] ** 2)
+    assert terms(graph.model, VALUES) == pytest.approx(expected)
+    with pytest.raises(MutationError, match="applies to: obs\\)"):
+        mutate_graph(graph, "drop_likelihood", "soft")
+    dropped = mutate_graph(graph, "drop_likelihood", "obs")
+    rest = dict(expected)
+    obs = rest.pop("obs")
+    assert terms(dropped.model, VALUES) == pytest.approx(rest)
+    assert dropped.containers == {}
+    doubled = mutate_graph(graph, "double_likelihood", "obs")
+    assert terms(doubled.model, VALUES) == pytest.approx(expected | {"obs__again": obs})
+
+
 def test_an_operator_that_does_not_apply_names_the_variables_it_does():
     """A mutant of a variable without that site fails with the variables it applies to."""
     with pytest.raises(MutationError, match="applies to: p"):

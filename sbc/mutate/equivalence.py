@@ -101,7 +101,7 @@ def observable(view: ModelView, reads: set[str]) -> set[Any]:
     from pymc.model.fgraph import ModelVar
     from pytensor.graph.traversal import ancestors
 
-    ends = [node.outputs[0] for node in view.observed()]
+    ends = [node.outputs[0] for node in view.likelihood_terms()]
     ends += [node.outputs[0] for node in view.nodes(ModelVar) if node.op.name in reads]
     return set(ancestors(ends))
 

@@ -62,6 +62,30 @@ class ModelView:
 
         return list(self.nodes(ModelObservedRV))
 
+    def likelihood_potentials(self) -> list[Any]:
+        """``ModelPotential`` nodes whose term reads data: likelihoods written as potentials.
+
+        A collapsed or hand-written likelihood (``pm.Potential("obs", logp(data))``) is one;
+        a potential of parameters alone (a soft constraint, a prior term) is not.
+        """
+        from pymc.model.fgraph import ModelPotential
+        from pytensor.compile import SharedVariable
+        from pytensor.graph.traversal import ancestors
+        from pytensor.tensor import TensorType
+
+        def reads_data(var: Any) -> bool:  # a data container: shared, a tensor (not an rng)
+            return isinstance(var, SharedVariable) and isinstance(var.type, TensorType)
+
+        return [
+            node
+            for node in self.nodes(ModelPotential)
+            if any(reads_data(v) for v in ancestors([node.inputs[0]]))
+        ]
+
+    def likelihood_terms(self) -> list[Any]:
+        """Observed variables and data-reading potentials: every term of the likelihood."""
+        return [*self.observed(), *self.likelihood_potentials()]
+
     def named(self, name: str, kind: type | None = None) -> Any:
         """The ``ModelVar`` node called ``name`` (of ``kind``, if given)."""
         from pymc.model.fgraph import ModelVar

@@ -6,8 +6,10 @@ the graph. Operators (see :data:`OPERATORS`):
 
 * ``prior_scale_x2`` / ``prior_scale_half``: a free variable's prior scale times 2 or 1/2;
 * ``prior_shift``: a free variable's prior location moved by one prior sd;
-* ``drop_likelihood``: an observed variable removed (the model samples its prior);
-* ``double_likelihood``: an observed variable's log-likelihood counted twice;
+* ``drop_likelihood``: an observed variable (or a potential that reads data: a likelihood
+  written as ``pm.Potential``) removed (the model samples its prior);
+* ``double_likelihood``: an observed variable's log-likelihood (or such a potential)
+  counted twice;
 * ``variance_as_sd``: the scale parameter of a likelihood squared (a variance used as sd);
 * ``index_shift``: a vector indexed by a data or constant integer array read one position
   further (``x[(idx + 1) % len(x)]``: an off-by-one group index);
@@ -141,7 +143,7 @@ def _add_to_free(view: ModelView, node: Any, shift: Any) -> None:
 
 def _drop_likelihood(view: ModelView) -> list[Site]:
     out = []
-    for node in view.observed():
+    for node in view.likelihood_terms():
         var = node.outputs[0]
         if any(client != "output" for client, _ in _clients(view, var)):
             continue  # another variable reads the observations: not a leaf to remove
@@ -165,15 +167,21 @@ def _is_output(node: Any) -> bool:
 
 
 def _double_likelihood(view: ModelView) -> list[Site]:
+    from pymc.model.fgraph import ModelPotential
+
     out = []
-    for node in view.observed():
+    for node in view.likelihood_terms():
 
         def edit(v: ModelView, node: Any = node) -> None:
             import pymc as pm
             from pymc.model.fgraph import model_potential
 
-            rv, value = node.inputs
-            again = model_potential(pm.logp(rv, value).sum(), f"{node.op.name}__again")
+            if isinstance(node.op, ModelPotential):
+                term = node.inputs[0].copy(name=None)  # a potential's term, again (unnamed)
+            else:
+                rv, value = node.inputs
+                term = pm.logp(rv, value).sum()
+            again = model_potential(term, f"{node.op.name}__again")
             v.fgraph.add_output(again, import_missing=True)
 
         text = f"log-likelihood of {node.op.name} counted twice"

@@ -119,14 +119,15 @@ def to_svg(figure: svg.Row | svg.Stack | Any) -> str:
     return text[text.index("<svg") :]
 
 
-def power_curves(curves: Mapping[str, Mapping[str, np.ndarray]], n: int) -> Figure:
+def power_curves(curves: Mapping[str, Mapping[str, np.ndarray]], n: int) -> Any:
     """Detection power against the number of simulations, one line per mutant.
 
     ``curves[model]`` holds arrays ``simulations``, ``power``, ``lower``, ``upper`` and
     ``projected`` (bool: projected from the run's size on). Within the run, points with
     their intervals; the projection dashed. Models whose name starts with ``*`` (escapes) are
-    labelled.
+    labelled. A matplotlib figure (log axis, dashed projections), drawn through :func:`pyplot`.
     """
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
     for i, (model, c) in enumerate(curves.items()):
         colour = f"C{i % 10}"
