@@ -66,6 +66,8 @@ class FailureWatch:
             Naming the scenario, the model and the exception, on one line; ``simulations``
             holds the simulations whose fits of that model raised.
         """
+        if self._fitted.issuperset(frame["model"].unique()):
+            return  # every model here has fitted once: nothing to stop (the common case)
         fits = frame.drop_duplicates("model")
         for simulation, model, error in zip(
             fits["simulation"], fits["model"], fits["error"], strict=True

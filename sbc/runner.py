@@ -170,9 +170,11 @@ def run(
     )
     watch = FailureWatch(display(scenario), max(1, min(FIRST_FITS, len(tasks))))
     results = _execute(tasks, jobs, fit_timeout, backend, scheduler)
+    fresh: dict[int, pd.DataFrame] = {}  # this run's parts, kept so collect need not reread
     try:
         for frame in results:
             store.write_part(frame)
+            fresh[int(frame["simulation"].iat[0])] = frame
             bar.update()
             watch.check(frame)
     except ModelFailure as failure:
@@ -181,7 +183,7 @@ def run(
         _close(results)
         bar.close()
         store.add_wall_seconds(time.perf_counter() - start)
-    return store.collect(simulations)
+    return store.collect(simulations, fresh)
 
 
 def _stopped(failure: ModelFailure, store: RunStore) -> ModelFailure:
