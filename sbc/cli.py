@@ -132,7 +132,9 @@ def _parser() -> _Parser:
     _add_backend(run)
     _add_data(run)
     mutants = commands.add_parser(
-        "mutants", help="run the correct partial model and every planted bug; report detection"
+        "mutants",
+        help="run a correct model with its hand-written and generated mutants; report "
+        "detection power and the simulations needed",
     )
     mutants.add_argument("scenario", help="scenario name, file or module:OBJECT")
     mutants.add_argument("--simulations", "-n", type=_count(1), default=200, help="default: 200")
@@ -144,6 +146,14 @@ def _parser() -> _Parser:
     mutants.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
     )
+    _add_mutation(mutants)
+    mutants.add_argument(
+        "--no-generated",
+        dest="generated",
+        action="store_false",
+        help="run the hand-written mutants only",
+    )
+    _add_sampling(mutants)
     mutants.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data(mutants)
     fit = commands.add_parser("fit", help="fit the models to a scenario's real data (alberta)")
@@ -153,7 +163,18 @@ def _parser() -> _Parser:
     fit.add_argument("--models", default=None, help="comma-separated models (default: all)")
     _add_sampling(fit, chains=4)
     _add_data(fit)
-    commands.add_parser("list", help="show scenarios, models and settings with defaults")
+    listing = commands.add_parser(
+        "list", help="show scenarios, models and settings with defaults (and generated mutants)"
+    )
+    listing.add_argument("scenario", nargs="?", default=None, help="only this scenario")
+    listing.add_argument(
+        "--mutants", action="store_true", help="also list the mutants generated from its model"
+    )
+    listing.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
+    )
+    _add_mutation(listing)
+    _add_data(listing)
     show = commands.add_parser("summary", help="print the calibration summary of a run folder")
     show.add_argument("out", type=_folder)
     report = commands.add_parser("report", help="(re)write DIR/report.html from stored results")
@@ -204,6 +225,19 @@ def _add_data(command: argparse.ArgumentParser) -> None:
     command.add_argument("--course", default=None, help="same as --set course=...")
     command.add_argument("--year", default=None, help="same as --set year=...")
     command.add_argument("--min-students", default=None, help="same as --set min_students=...")
+
+
+def _add_mutation(command: argparse.ArgumentParser) -> None:
+    """Which correct models to mutate, with which operators (``sbc mutants``, ``sbc list``)."""
+    command.add_argument(
+        "--model",
+        default=None,
+        help="comma-separated correct models to mutate (default: partial, else the first "
+        "PyMC or Bambi model)",
+    )
+    command.add_argument(
+        "--operators", default=None, help="comma-separated mutation operators (default: all)"
+    )
 
 
 def _add_strata(command: argparse.ArgumentParser, default: int | None) -> None:
@@ -361,6 +395,7 @@ def _run(args: argparse.Namespace) -> None:
     settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
     models = _models(scenario, args.models)
     check_scenario(scenario, settings, models)
+    _check_generated(scenario, settings, models)
     reference = _reference(args, scenario, settings)
     name = scenarios.display_name(scenario) + ("-posterior" if reference else "")
     out = args.out if args.out is not None else Path("reports") / name
@@ -419,10 +454,12 @@ def _import_in_background(*modules: str) -> None:
     threading.Thread(target=load, daemon=True).start()
 
 
-def _list() -> None:
-    for name in scenarios.names():
+def _list(args: argparse.Namespace) -> None:
+    if args.mutants and args.scenario is None:
+        raise UsageError("--mutants needs a SCENARIO: sbc list SCENARIO --mutants")
+    for name in [args.scenario] if args.scenario else scenarios.names():
         scenario = scenarios.get(name)
-        print(f"{scenario.name}: {scenario.description}")
+        print(f"{scenarios.display_name(scenario)}: {scenario.description}")
         print("  models:")
         width = max(len(m.name) for m in scenario.models) + 2
         for model in scenario.models:
@@ -438,37 +475,91 @@ def _list() -> None:
         value = max(len(str(s.default)) for s in scenario.settings) + 2
         for s in scenario.settings:
             print(f"    {s.name:<{width}}{s.default!s:<{value}}{s.description}")
+        if args.mutants:
+            from sbc.report.mutants_text import listing
+
+            settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
+            print("\n".join(listing(_plan(scenario, settings, args))))
+
+
+def _check_generated(scenario: Scenario, settings: Mapping[str, object], models: list[str]) -> None:
+    """Generated mutants named in ``--models`` must apply to their model: one line if not."""
+    from sbc.mutate import MutationError, check_generated
+
+    try:
+        check_generated(scenario, settings, models)
+    except MutationError as exc:
+        raise UsageError(f"scenario {scenarios.display_name(scenario)}: {exc}") from None
+
+
+def _names(text: str | None, option: str) -> list[str] | None:
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if not all(names) or len(set(names)) < len(names):
+        raise UsageError(f"{option} needs distinct comma-separated names, got {text!r}")
+    return names
+
+
+def _plan(scenario: Scenario, settings: Mapping[str, object], args: argparse.Namespace):
+    """The models of a mutants run (correct, hand-written, generated), as bad input in one line."""
+    from sbc.mutants import plan
+    from sbc.mutate import MutationError
+
+    try:
+        return plan(
+            scenario,
+            settings,
+            _names(args.model, "--model"),
+            _names(args.operators, "--operators"),
+            getattr(args, "generated", True),
+        )
+    except MutationError as exc:
+        raise UsageError(f"scenario {scenarios.display_name(scenario)}: {exc}") from None
 
 
 def _mutants(args: argparse.Namespace) -> None:
     from sbc.checks import check_scenario
-    from sbc.mutants import CORRECT, detection_table
+    from sbc.mutants import analyse
     from sbc.report.html import write_report
     from sbc.report.mutants_html import write_detection_report
+    from sbc.report.mutants_text import recommendation
     from sbc.runner import default_jobs, run
 
+    sampling = _sampling(args)
     scenario = scenarios.get(args.scenario)
-    if not scenario.mutants:
-        raise UsageError(f"scenario {scenarios.display_name(scenario)} ships no mutants")
     settings = scenarios.resolve_settings(scenario, _overrides(args.overrides, args))
-    models = [scenario.model(CORRECT).name, *scenario.mutants]
-    check_scenario(scenario, settings, models)
+    chosen = _plan(scenario, settings, args)
+    catalogue = chosen.catalogue
+    if not len(catalogue) or (catalogue["role"] == "correct").all():
+        raise UsageError(f"scenario {scenarios.display_name(scenario)} has no mutants to run")
+    check_scenario(scenario, settings, chosen.models)
     out = args.out or Path("reports") / f"{scenarios.display_name(scenario)}-mutants"
     results = run(
         scenario,
         settings,
-        models,
+        chosen.models,
         args.simulations,
         out,
         seed=args.seed,
+        sampling=sampling,
         jobs=args.jobs or default_jobs(),
         progress=not args.quiet,
     )
-    table = detection_table(results, models)
-    write_report(out)
-    path = write_detection_report(out, table, {m.name: m.description for m in scenario.models})
-    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
-        print(table.drop(columns=["simulations"]).to_string(index=False))
+    analysis = analyse(results, catalogue, seed=args.seed)
+    drawn = set(catalogue.loc[catalogue["role"] != "generated", "model"])
+    write_report(out, results=results[results["model"].isin(drawn)])
+    notes = [f"mutated: {base}, as {why}" for base, why in chosen.reasons.items()]
+    notes += [f"settings: {settings}", f"seed {args.seed}", f"sampler: {sampling}"]
+    path = write_detection_report(
+        out, analysis, chosen.skipped, scenarios.display_name(scenario), notes
+    )
+    columns = ["model", "status", "min_p_holm", "revealed_by", "needed"]
+    with pd.option_context(
+        "display.width", 200, "display.max_colwidth", 60, "display.float_format", "{:.3g}".format
+    ):
+        print(analysis.table[columns].to_string(index=False))
+    print("\n" + "\n".join([*notes[: len(chosen.reasons)], *recommendation(analysis)]))
     print(f"\ndetection report: {path}")
 
 
@@ -538,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "fit":
             _fit(args)
         elif args.command == "list":
-            _list()
+            _list(args)
         elif args.command == "report":
             _report(args.out, args.strata)
         else:

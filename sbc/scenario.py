@@ -386,10 +386,21 @@ class Scenario:
         return {s.name: s.default for s in self.settings}
 
     def model(self, name: str) -> Model:
-        """Return the model called ``name``."""
+        """Return the model called ``name``.
+
+        A name of the form ``operator:variable[@model]`` is a generated mutant of one of
+        the declared models (see :mod:`sbc.mutate`), built on demand in any process.
+        """
         for model in self.models:
             if model.name == name:
                 return model
+        if ":" in name:
+            from sbc.mutate import MutationError, generated_model  # builds on the backends
+
+            try:
+                return generated_model(self, name)
+            except MutationError as exc:
+                raise SettingError(f"scenario {self.name}: {exc}") from None
         known = ", ".join(m.name for m in self.models)
         raise SettingError(f"scenario {self.name} has no model {name!r} (known: {known})")
 

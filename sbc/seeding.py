@@ -16,6 +16,7 @@ _DATA = 0
 _MODEL = 1
 _COMPILE = 2
 _REFERENCE = 3
+_ANALYSIS = 4
 
 
 def data_rng(seed: int, simulation: int) -> np.random.Generator:
@@ -48,3 +49,13 @@ def example_rng() -> np.random.Generator:
     Compilation never depends on the run seed, so one compiled model serves every run.
     """
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(0, spawn_key=(_COMPILE,))))
+
+
+def analysis_rng(seed: int, purpose: str) -> np.random.Generator:
+    """Generator for a resampling analysis of a finished run (subsets for a power curve).
+
+    Keyed by the run seed and the purpose's text, so an analysis is reproducible and never
+    shares a stream with a simulation or a fit.
+    """
+    key = (_ANALYSIS, zlib.crc32(purpose.encode()))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))

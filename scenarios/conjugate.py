@@ -10,7 +10,10 @@ exactly (:class:`sbc.backends.exact.ExactNormal`), in milliseconds:
 * ``flaky`` -- the true posterior, but the fit raises whenever the data mean exceeds 1:
   those fits must be recorded as errors while the run goes on;
 * ``prior_only`` -- the prior returned as the posterior (a dropped likelihood). Its ranks
-  of ``theta`` are exactly uniform; only the ``loglik`` test quantity can catch it.
+  of ``theta`` are exactly uniform; only the ``loglik`` test quantity can catch it;
+* ``pymc`` -- the same model written in PyMC and sampled with nutpie: the model
+  ``sbc mutants conjugate`` generates its mutants from, whose effects are analytic
+  (a prior moved by one sd, a likelihood counted twice ...).
 
 Test quantity: ``loglik``, the log-likelihood of the data at ``theta``. Data statistic:
 ``mean_y``, the data mean (the posterior depends on the data through it alone, so ranks
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from sbc.backends.exact import ExactNormal
+from sbc.backends.nutpie import PyMCModel
 from sbc.scenario import (
     DataStatistic,
     Likelihood,
@@ -77,6 +81,17 @@ def _loglik(
     return -0.5 * z**2 - np.log(design["sigma"]) - 0.5 * np.log(2 * np.pi)
 
 
+def _build(design: Mapping[str, Any], example: Mapping[str, np.ndarray]) -> Any:
+    """The generative model in PyMC."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        y = pm.Data("y", example["y"])
+        theta = pm.Normal("theta", design["prior_mean"], design["prior_sd"])
+        pm.Normal("obs", theta, design["sigma"], observed=y)
+    return model
+
+
 def _model(name: str, description: str, **distortion: float) -> Model:
     return Model(name, description, ExactNormal(**distortion), _theta)
 
@@ -100,6 +115,12 @@ SCENARIO = Scenario(
         _model("flaky", "the analytic posterior, but raises when mean(y) > 1", fail_when=1.0),
         _model(
             "prior_only", "the prior returned as posterior (likelihood dropped)", ignore_data=True
+        ),
+        Model(
+            "pymc",
+            "the same model in PyMC, sampled with nutpie (its mutants are generated)",
+            PyMCModel(_build, data=("y",)),
+            _theta,
         ),
     ),
     likelihood=Likelihood(_loglik),

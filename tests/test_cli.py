@@ -45,6 +45,7 @@ def test_run_writes_results_and_summary_and_list_shows_settings(tmp_path, capsys
     """`sbc run` stores results and a summary; `sbc list` shows models and defaults."""
     out = tmp_path / "run"
     argv = ["run", "conjugate", "-n", "20", "-j", "1", "--draws", "50", "--out", str(out)]
+    argv += ["--models", "exact,biased,overconfident,flaky,prior_only"]  # not the PyMC one
     assert main([*argv, "--quiet", "--set", "n=3"]) == 0
     assert len(pd.read_parquet(out / "results.parquet")) == 20 * 5 * 2  # theta, loglik
     assert set(pd.read_csv(out / "summary.csv")["model"]) == {

@@ -117,3 +117,48 @@ def to_svg(figure: svg.Row | svg.Stack | Any) -> str:
     plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
+
+
+def power_curves(curves: Mapping[str, Mapping[str, np.ndarray]], n: int) -> Any:
+    """Detection power against the number of simulations, one line per mutant.
+
+    ``curves[model]`` holds arrays ``simulations``, ``power``, ``lower``, ``upper`` and
+    ``projected`` (bool: projected from the run's size on). Within the run, points with
+    their intervals; the projection dashed. Models whose name starts with ``*`` (escapes) are
+    labelled. A matplotlib figure (log axis, dashed projections), drawn through :func:`pyplot`.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    for i, (model, c) in enumerate(curves.items()):
+        colour = f"C{i % 10}"
+        escaped = model.startswith("*")
+        width = 1.4 if escaped else 0.6
+        within = ~np.asarray(c["projected"], dtype=bool)
+        x, y = np.asarray(c["simulations"], dtype=float), np.asarray(c["power"], dtype=float)
+        ax.plot(
+            x[within],
+            y[within],
+            "-o",
+            color=colour,
+            linewidth=width,
+            markersize=2.5,
+            label=model.lstrip("*") if escaped else None,
+        )
+        if escaped:
+            err = np.vstack([y - c["lower"], c["upper"] - y])[:, within]
+            ax.errorbar(
+                x[within], y[within], yerr=err, fmt="none", color=colour, linewidth=0.6, capsize=2
+            )
+        if (~within).any():
+            ax.plot(x[~within], y[~within], "--", color=colour, linewidth=width)
+    ax.axvline(n, color="black", linewidth=0.6)
+    ax.axhline(0.8, color="grey", linewidth=0.5, linestyle=":")
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("number of simulations (log scale; vertical line: this run)", fontsize=8)
+    ax.set_ylabel("chance of a flag", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3, linewidth=0.5)
+    if any(m.startswith("*") for m in curves):
+        fig.legend(loc="outside right upper", fontsize=7, frameon=False)
+    return fig
