@@ -72,7 +72,7 @@ def import_graph(root: Path, packages=PACKAGES) -> dict[str, set[str]]:
                 targets.add(imported)
             for i in range(1, len(parts)):  # importing a.b.c runs packages a and a.b first
                 prefix = ".".join(parts[:i])
-                if prefix in modules and not name.startswith(f"{prefix}."):
+                if prefix in modules and prefix != name and not name.startswith(f"{prefix}."):
                     targets.add(prefix)
         graph[name] = targets
     return graph
