@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--block-size", type=int, default=100)
     args = parser.parse_args()
     rows = []
-    for name in args.scenarios.split(","):
+    for name in filter(None, args.scenarios.split(",")):  # --scenarios "": none
         n = min(args.simulations, 100) if name == "alberta" else args.simulations
         for row in _run(name, CORRECT[name], n, args.jobs, args.seed):
             rows.append(row)

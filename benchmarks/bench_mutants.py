@@ -125,8 +125,8 @@ def main() -> None:
     parser.add_argument("--part", choices=("projection", "scenarios", "both"), default="both")
     parser.add_argument(
         "--scenarios",
-        default="heights,examples/eight_schools.py,schools,benchmarks/scenarios/poisson_counts.py,"
-        "benchmarks/scenarios/logistic_groups.py",
+        default="heights,examples/eight_schools.py,schools,benchmarks/heldout/poisson_counts.py,"
+        "benchmarks/heldout/logistic_groups.py",
         help="comma-separated",
     )
     parser.add_argument("--simulations", "-n", type=int, default=200)

@@ -207,7 +207,7 @@ def main() -> None:
     """Run every configuration and print and save the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulations", type=int, default=1000)
-    parser.add_argument("--simuk", type=int, default=10, help="simulations for simuk")
+    parser.add_argument("--simuk", type=int, default=20, help="simulations for simuk")
     parser.add_argument("--scenario-sims", type=int, default=40, help="per scenario row")
     parser.add_argument("--districts", type=int, default=200, help="districts run length")
     parser.add_argument("--scaling", type=int, default=20, help="simulations per scaling row")

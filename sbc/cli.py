@@ -6,16 +6,17 @@ import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pandas as pd
 
 import scenarios
 from sbc.backends import ADAPTATIONS, DEFAULTS, Sampling
-from sbc.posterior_sbc import Reference
 from sbc.scenario import Scenario, SettingError
-from sbc.stats.strata import STRATA
 from sbc.store import RunStore, StoreError
+
+if TYPE_CHECKING:
+    from sbc.posterior_sbc import Reference
 
 
 class UsageError(Exception):
@@ -128,7 +129,7 @@ def _parser() -> _Parser:
         metavar="N",
         help="posterior SBC: draws per chain (4 chains) of the reference fit (default: 1000)",
     )
-    _add_strata(run, STRATA)
+    _add_strata(run, "tertiles")
     _add_backend(run)
     _add_data(run)
     mutants = commands.add_parser(
@@ -179,7 +180,7 @@ def _parser() -> _Parser:
     show.add_argument("out", type=_folder)
     report = commands.add_parser("report", help="(re)write DIR/report.html from stored results")
     report.add_argument("out", type=_folder)
-    _add_strata(report, None)
+    _add_strata(report, "the run's own")
     sweep = commands.add_parser(
         "sweep", help="run (or resume) one SBC run per cell of a grid of settings"
     )
@@ -240,12 +241,12 @@ def _add_mutation(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_strata(command: argparse.ArgumentParser, default: int | None) -> None:
-    shown = f"{STRATA}, tertiles" if default else "the run's own"
+def _add_strata(command: argparse.ArgumentParser, shown: str) -> None:
+    """``--strata K`` (unset: tertiles for a run, the run's own for a report)."""
     command.add_argument(
         "--strata",
         type=_count(2),
-        default=default,
+        default=None,
         metavar="K",
         help=f"equal-count strata of each data statistic (default: {shown})",
     )
@@ -367,12 +368,12 @@ def _reference(
     args: argparse.Namespace, scenario: Scenario, settings: Mapping[str, object]
 ) -> Reference | None:
     """Posterior SBC's reference (checked), or ``None`` for prior SBC."""
-    from sbc import posterior_sbc
-
     if not args.posterior:
         if args.reference is not None or args.reference_draws is not None:
             raise UsageError("--reference and --reference-draws need --posterior")
         return None
+    from sbc import posterior_sbc
+
     name = args.reference or posterior_sbc.default_reference(scenario)
     sampling = Sampling(
         chains=4,
@@ -429,13 +430,15 @@ def _run(args: argparse.Namespace) -> None:
         raise SystemExit(130) from None
     from sbc.calibration import estimand_table
     from sbc.report.html import write_report
+    from sbc.stats.strata import STRATA
     from sbc.stratified import strata_table
 
     estimands = estimand_table(results)
     estimands.to_csv(out / "summary.csv", index=False)
-    strata = strata_table(results, args.strata)
+    k = args.strata or STRATA
+    strata = strata_table(results, k)
     strata.to_csv(out / "strata.csv", index=False)
-    RunStore(out).annotate("strata", args.strata)  # the report (and its rewrites) use it too
+    RunStore(out).annotate("strata", k)  # the report (and its rewrites) use it too
     report = write_report(out, results=results, estimands=estimands, strata_table=strata)
     if not args.quiet:
         _print_summary(results, strata, estimands)

@@ -13,7 +13,7 @@ No likelihood test quantity is declared. Models: ``pooled`` (no group effects, n
 calibrated), declared first, and ``logit`` (the generative process): with no ``partial``
 model, ``sbc mutants`` must find that ``logit`` is the one to mutate. Written as a
 held-out-style check of generated mutants: ``sbc mutants
-benchmarks/scenarios/logistic_groups.py``.
+benchmarks/heldout/logistic_groups.py``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
 
 The site index enters as data (``pm.Data``), exposures are fixed; the only model is
 called ``hier``. Written as a held-out-style check of generated mutants: ``sbc mutants
-benchmarks/scenarios/poisson_counts.py``.
+benchmarks/heldout/poisson_counts.py``.
 """
 
 from __future__ import annotations
