@@ -655,5 +655,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def console() -> NoReturn:
+    """The ``sbc`` command: :func:`main`, then its idle workers stopped, then exit."""
+    code = main()
+    runner = sys.modules.get("sbc.runner")  # only commands that ran workers imported it
+    if runner is not None:
+        runner.release_workers()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
