@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sbc import seeding
-from sbc.calibration import ALPHA, estimand_group, ok_fits
+from sbc.calibration import ALPHA, estimand_group
 from sbc.mutate import default_base, enumerate_mutants
 from sbc.mutate.choice import choose_base
 from sbc.scenario import Scenario
@@ -43,7 +43,7 @@ from sbc.stats.power import (
     subsample_power,
     visible,
 )
-from sbc.stats.uniformity import holm, uniformity_pvalue
+from sbc.stats.uniformity import holm
 
 ROLES: tuple[str, ...] = ("correct", "hand-written", "generated")
 """What a model of a mutants run is: a correct model, or a mutant written or generated."""
@@ -490,16 +490,6 @@ def score_curve(analysis: Analysis, role: str = "generated") -> pd.DataFrame:
     )
 
 
-def holm_pvalues(results: pd.DataFrame) -> pd.Series:
-    """Holm-adjusted uniformity p-value (``pot_c``, as the verdict) of every quantity."""
-    ok = ok_fits(results)
-    names = list(dict.fromkeys(ok["estimand"]))
-    raw = np.array(
-        [uniformity_pvalue(ok.loc[ok["estimand"] == n, "pit"].to_numpy(float)) for n in names]
-    )
-    return pd.Series(holm(raw), index=names)
-
-
 def detection_table(results: pd.DataFrame, models: list[str], step: int = 10) -> pd.DataFrame:
     """Per model: flagged or not, the quantities that revealed it, the first N that flags it.
 
@@ -522,16 +512,10 @@ def detection_table(results: pd.DataFrame, models: list[str], step: int = 10) ->
     """
     rows = []
     total = int(results["simulation"].nunique())
+    checks = np.array(sorted({min(n, total) for n in range(step, total + step, step)}))
     for i, model in enumerate(models):
-        mine = results[results["model"] == model]
-        p = holm_pvalues(mine).sort_values()
-        checks = sorted({min(n, total) for n in range(step, total + step, step)})
-        flags = [holm_pvalues(mine[mine["simulation"] < n]).min() < ALPHA for n in checks]
-        first = pd.NA  # smallest checked N from which the model stays flagged
-        for n, flag in zip(reversed(checks), reversed(flags), strict=True):
-            if not flag:
-                break
-            first = n
+        names, _, pit = pit_matrix(results, model)
+        p = pd.Series(holm(pvalues(pit.T)), index=names).sort_values()
         revealed = p[p < ALPHA]
         rows.append(
             {
@@ -542,7 +526,7 @@ def detection_table(results: pd.DataFrame, models: list[str], step: int = 10) ->
                 "revealed_by": ", ".join(f"{n} (p={v:.2g})" for n, v in revealed.head(6).items())
                 + (f" and {len(revealed) - 6} more" if len(revealed) > 6 else ""),
                 "min_p_holm": float(p.min()),
-                "first_flagged_at": first,
+                "first_flagged_at": _first_flagged(pit, checks),
             }
         )
     return pd.DataFrame(rows)

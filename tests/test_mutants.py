@@ -7,7 +7,7 @@ import pytest
 import scenarios
 from sbc.backends import Sampling
 from sbc.cli import main
-from sbc.mutants import analyse, plan, score_curve, scores
+from sbc.mutants import analyse, detection_table, plan, score_curve, scores
 from sbc.report.mutants_html import write_detection_report
 from sbc.report.mutants_text import recommendation
 from sbc.runner import run
@@ -55,6 +55,18 @@ def test_verdicts_scores_and_what_reveals_each_mutant(exact_run):
     score = scores(analysis.table).set_index("role").loc["generated"]
     assert (score["counted"], score["flagged"], score["flagged_estimands_only"]) == (3, 2, 1)
     assert score["equivalent"] == 1
+
+
+def test_detection_table_agrees_with_the_analysis(exact_run):
+    """The benchmarks' first-N table gives the analysis's verdicts, p-values and first flags."""
+    _, results, analysis = exact_run
+    models = list(CATALOGUE["model"])
+    table = detection_table(results, models, step=25).set_index("model")
+    expected = analysis.table.set_index("model").loc[models]
+    assert list(table["flagged"]) == list(expected["flagged"])
+    assert np.allclose(table["min_p_holm"], expected["min_p_holm"], rtol=1e-12)
+    assert table.loc["flaky", "first_flagged_at"] is pd.NA
+    assert table.loc["prior_only", "first_flagged_at"] == 25  # flagged from the first 25 on
 
 
 def test_power_curves_and_the_recommendation(exact_run):
