@@ -1,5 +1,6 @@
 """Generated mutants: each operator's rewrite, names, equivalence, the conjugate analytic shift."""
 
+import functools
 import pickle
 
 import numpy as np
@@ -27,8 +28,12 @@ FAST = "FAST_COMPILE"
 VALUES = {"mu": 0.3, "tau": 1.1, "theta": np.array([0.2, -0.4, 0.9]), "p": 0.4, "sigma": 0.9}
 
 
-def _small(design, example):
-    """Centred theta[3] around mu, a Beta p and sigma; y ~ Normal(theta[g] + p, sigma)."""
+def _small(design, example, potential=False):
+    """Centred theta[3] around mu, a Beta p and sigma; y ~ Normal(theta[g] + p, sigma).
+
+    ``potential=True`` writes the likelihood as a potential ``obs``, beside a data-free
+    potential ``soft`` (a prior term).
+    """
     import pymc as pm
 
     with pm.Model() as model:
@@ -39,7 +44,11 @@ def _small(design, example):
         theta = pm.Normal("theta", mu, tau, shape=3)
         p = pm.Beta("p", 2.0, 5.0)
         sigma = pm.HalfNormal("sigma", 1.5)
-        pm.Normal("obs", theta[g] + p, sigma, observed=y)
+        if potential:
+            pm.Potential("obs", pm.logp(pm.Normal.dist(theta[g] + p, sigma), y).sum())
+            pm.Potential("soft", -0.5 * mu**2)
+        else:
+            pm.Normal("obs", theta[g] + p, sigma, observed=y)
     return model
 
 
@@ -155,26 +164,10 @@ def test_likelihood_dropped_or_counted_twice():
     assert terms(doubled.model, VALUES) == pytest.approx(_expected(obs__again=obs))
 
 
-def _potential(design, example):
-    """The small model's likelihood written as a potential, beside a data-free potential."""
-    import pymc as pm
-
-    with pm.Model() as model:
-        y = pm.Data("y", example["y"])
-        g = pm.Data("g", example["g"])
-        mu = pm.Normal("mu", 1.0, 2.0)
-        tau = pm.HalfNormal("tau", 3.0)
-        theta = pm.Normal("theta", mu, tau, shape=3)
-        p = pm.Beta("p", 2.0, 5.0)
-        sigma = pm.HalfNormal("sigma", 1.5)
-        pm.Potential("obs", pm.logp(pm.Normal.dist(theta[g] + p, sigma), y).sum())
-        pm.Potential("soft", -0.5 * mu**2)  # a prior term: reads no data
-    return model
-
-
 def test_a_likelihood_written_as_a_potential_is_dropped_or_counted_twice():
     """A data-reading potential is a likelihood term; a potential of parameters alone is not."""
-    graph = PyMCModel(_potential, data=("y", "g")).graph(None, {"y": Y, "g": GROUP})
+    build = functools.partial(_small, potential=True)
+    graph = PyMCModel(build, data=("y", "g")).graph(None, {"y": Y, "g": GROUP})
     expected = _expected(soft=-0.5 * VALUES["mu"] ** 2)
     assert terms(graph.model, VALUES) == pytest.approx(expected)
     with pytest.raises(MutationError, match="applies to: obs\\)"):
