@@ -64,20 +64,10 @@ def rhat_and_ess_bulk(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     rhat, ess_bulk : ndarray of shape (k,)
-        As :func:`rhat_rank` and :func:`ess_bulk`.
+        As :func:`rhat_rank` and :func:`ess_bulk`: the first two results of
+        :func:`diagnose`.
     """
-    x = np.asarray(x, dtype=float)
-    rhat = np.full(x.shape[0], np.nan)
-    ess = np.full(x.shape[0], np.nan)
-    ok = _valid(x, 1)
-    if ok.any():
-        split = _split(x[ok])
-        z = _z_scale(split)
-        ess[ok] = _ess(z)
-        if x.shape[-2] >= 2:
-            median = np.median(split.reshape(split.shape[0], -1), axis=-1)[:, None, None]
-            folded = _rhat(_z_scale(np.abs(split - median)))
-            rhat[ok] = np.maximum(_rhat(z), folded)
+    rhat, ess, _ = diagnose(x)
     return rhat, ess
 
 
@@ -94,7 +84,8 @@ def diagnose(x: np.ndarray, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray,
     x : ndarray of shape (k, chain, draw)
         Draws of ``k`` quantities.
     prob : float
-        Central probability whose two quantiles define the tail ESS.
+        The tail ESS is the smaller ESS of the quantiles ``1 - prob`` and ``prob`` (as
+        arviz-stats: 0.05 and 0.95 for the default).
 
     Returns
     -------
@@ -244,14 +235,14 @@ def ess_bulk(x: np.ndarray) -> np.ndarray:
 
 
 def ess_tail(x: np.ndarray, prob: float = 0.95) -> np.ndarray:
-    """Tail effective sample size: the smaller ESS of the two central-``prob`` quantiles.
+    """Tail effective sample size: the smaller ESS of the quantiles ``1 - prob`` and ``prob``.
 
     Parameters
     ----------
     x : ndarray of shape (k, chain, draw)
         Draws of ``k`` quantities.
     prob : float
-        The quantiles ``(1 - prob) / 2`` and ``(1 + prob) / 2`` are used.
+        The quantiles ``1 - prob`` and ``prob`` are used (as arviz-stats).
 
     Returns
     -------
