@@ -142,9 +142,9 @@ def _sbc(config: dict) -> dict:
     out["fit_seconds"] = float(fits["fit_seconds"].sum())
     out["sampler_seconds"] = sampler["seconds"] if config["jobs"] == 1 else None
     out["fits"] = len(fits)
-    from joblib.externals.loky import get_reusable_executor
+    from sbc.runner import release_workers
 
-    get_reusable_executor().shutdown(wait=True)
+    release_workers(wait=True)  # the workers exit and are waited for: peak memory counts them
     return out
 
 

@@ -203,18 +203,20 @@ def _stopped(failure: ModelFailure, store: RunStore) -> ModelFailure:
     )
 
 
-def release_workers() -> None:
-    """Stop this process's idle loky workers at once, without waiting for their teardown.
+def release_workers(wait: bool = False) -> None:
+    """Stop this process's idle loky workers (joblib's reusable executor).
 
-    For the end of an ``sbc`` command, when every result is collected: waiting for the
-    workers to unload PyMC and numba delayed the exit of ``sbc run heights -n 1 --jobs 2``
-    by 1.4 s (11.6 s -> 10.2 s). Not for library use, where later calls reuse the workers
-    and the models compiled in them.
+    By default at once, without waiting for their teardown: for the end of an ``sbc``
+    command, when every result is collected, since waiting for the workers to unload PyMC
+    and numba delayed the exit of ``sbc run heights -n 1 --jobs 2`` by 1.4 s (11.6 s ->
+    10.2 s). ``wait=True`` lets them exit cleanly and waits (a benchmark that then reads
+    its children's resource usage). Not for library use, where later calls reuse the
+    workers and the models compiled in them.
     """
     module = sys.modules.get("joblib.externals.loky.reusable_executor")
     executor = getattr(module, "_executor", None)  # loky's one reusable executor
     if executor is not None:
-        executor.shutdown(wait=False, kill_workers=True)
+        executor.shutdown(wait=wait, kill_workers=not wait)
 
 
 def _close(results: Iterator[pd.DataFrame]) -> None:

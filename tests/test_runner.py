@@ -1,6 +1,7 @@
 """End-to-end runs on the exact conjugate backend (milliseconds per fit)."""
 
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -9,7 +10,7 @@ import scenarios
 from sbc.backends import Sampling
 from sbc.calibration import estimand_table
 from sbc.fitting import COLUMNS, TIMING_COLUMNS
-from sbc.runner import run
+from sbc.runner import release_workers, run
 from sbc.store import RunStore, StoreError
 
 CONJUGATE = scenarios.get("conjugate")
@@ -189,3 +190,20 @@ def test_correct_model_is_not_flagged_more_often_with_test_quantities():
             flagged[with_quantities] += bool(np.nanmin(table["p_holm"]) < ALPHA)
     bound = stats.binom.ppf(0.999, reps, ALPHA)
     assert flagged[True] <= bound and flagged[False] <= bound, flagged
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_release_workers_stops_the_idle_workers_and_a_later_run_starts_new_ones(tmp_path, wait):
+    """After a run, release_workers ends its loky workers; the next run works as before."""
+    from joblib.externals.loky import reusable_executor
+
+    first = _run(tmp_path / "first", n=4, jobs=2)
+    processes = list(reusable_executor._executor._processes.values())
+    assert processes
+    release_workers(wait=wait)
+    deadline = time.monotonic() + 30  # killed by loky's manager thread, not joined here
+    while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(p.is_alive() for p in processes)
+    again = _run(tmp_path / "again", n=4, jobs=2)
+    pd.testing.assert_frame_equal(_comparable(first), _comparable(again))
