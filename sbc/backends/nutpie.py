@@ -57,10 +57,14 @@ class Graph:
 
 
 def compile_graph(graph: Graph) -> NutpieFitter:
-    """Compile ``graph`` with nutpie: the one place a model is compiled."""
-    import nutpie
+    """Compile ``graph`` with nutpie: the one place a model is compiled.
 
-    compiled = nutpie.compile_pymc_model(graph.model, var_names=graph.stored)
+    The C wrappers nutpie generates are cached on disk (:mod:`sbc.backends.nutpie_cache`),
+    so a worker that has compiled the same model before loads them instead.
+    """
+    from sbc.backends.nutpie_cache import compile_pymc_model
+
+    compiled = compile_pymc_model(graph.model, var_names=graph.stored)
     return NutpieFitter(compiled, graph.containers, graph.design, graph.derive)
 
 
