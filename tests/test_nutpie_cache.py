@@ -8,7 +8,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from sbc.backends.nutpie_cache import compile_pymc_model
+from sbc.backends.nutpie_cache import LOGP_SOURCE, _wrapper, compile_pymc_model
 
 POINTS = np.random.default_rng(3).normal(0.0, 1.5, size=(6, 4))
 
@@ -138,6 +138,19 @@ def test_model_without_data_compiles():
     code, logp, grad = _call_logp(compile_pymc_model(model), np.array([1.0]))
     assert code == 0
     np.testing.assert_allclose([logp, grad[0]], [-np.log(2 * np.sqrt(2 * np.pi)) - 1 / 8, -0.25])
+
+
+def test_unkeyed_function_or_unknown_record_leaves_nutpies_wrapper(pair):
+    """No cacheable wrapper for a function PyTensor did not key, or a record of other fields."""
+    import numba
+
+    compiled = pair[1]
+    keys = list(compiled.shared_data)
+    args = (LOGP_SOURCE, {"n_dim": 4}, compiled.logp_func.vm.jit_fn, compiled.user_data)
+    assert _wrapper(*args, keys, compiled.shared_data) is not None
+    unkeyed = numba.njit(lambda x: (x.sum(), x))
+    assert _wrapper(*args[:2], unkeyed, args[3], [], {}) is None
+    assert _wrapper(*args, ["no_such_key"], {"no_such_key": np.zeros(2)}) is None
 
 
 PROBE = """

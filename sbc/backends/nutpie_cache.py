@@ -166,15 +166,23 @@ def _wrapper(
     shared_keys: Sequence[str],
     shared_data: dict[str, np.ndarray],
 ) -> tuple[Any, Any] | None:
-    """The cacheable wrapper of ``inner`` and its C signature, or None if it cannot be keyed."""
+    """The cacheable wrapper of ``inner`` and its C signature, or None (nutpie's is used).
+
+    None where PyTensor gave ``inner`` no cache key, or nutpie's ``user_data`` record is
+    not made of 8-byte words at the fields this module reads.
+    """
     import numba
     from nutpie.compile_pymc import address_as_void_pointer
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
-    inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
+    py_func = getattr(inner, "py_func", None)
+    inner_key = None if py_func is None else CACHED_SRC_FUNCTIONS.get(py_func)
     if inner_key is None:
         return None
-    lines, env = array_lines(user_data.dtype, shared_keys, shared_data)
+    try:
+        lines, env = array_lines(user_data.dtype, shared_keys, shared_data)
+    except (KeyError, ValueError):  # a user_data record not laid out as this module reads it
+        return None
     name = template.split("(", 1)[0].removeprefix("def ")
     source = template.format(
         **sizes,
