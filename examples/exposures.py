@@ -31,7 +31,15 @@ import pandas as pd
 from scipy import stats
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
+from sbc.scenario import (
+    Likelihood,
+    Model,
+    Scenario,
+    Setting,
+    Simulation,
+    at_least_one,
+    positive,
+)
 
 AREAS = (2, 3, 5, 8)
 """Areas of each region, in turn."""
@@ -131,7 +139,7 @@ SCENARIO = Scenario(
     name="exposures",
     description="event counts with known exposures, regions of unequal size (poisson)",
     settings=(
-        Setting("n_regions", 8, "number of regions", lambda v: None if v >= 1 else "must be >= 1"),
+        Setting("n_regions", 8, "number of regions", at_least_one),
         Setting("rate", 2.0, "prior median rate per unit exposure", positive),
         Setting("mu_scale", 0.5, "prior sd of the log rate of a typical region", positive),
         Setting("region_sd_scale", 0.5, "half-normal scale of the region log-rate sd", positive),

@@ -35,7 +35,15 @@ import pandas as pd
 from scipy import special
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
-from sbc.scenario import Likelihood, Model, Scenario, Setting, Simulation, positive
+from sbc.scenario import (
+    Likelihood,
+    Model,
+    Scenario,
+    Setting,
+    Simulation,
+    at_least_one,
+    positive,
+)
 
 
 def design(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,7 +164,7 @@ SCENARIO = Scenario(
     description="patients readmitted or not, within hospitals, with a risk-score offset "
     "(bernoulli)",
     settings=(
-        Setting("n_hospitals", 8, "number of hospitals", lambda v: None if v >= 1 else ">= 1"),
+        Setting("n_hospitals", 8, "number of hospitals", at_least_one),
         Setting("mu_scale", 1.0, "prior sd of the typical hospital log-odds", positive),
         Setting("age_scale", 0.5, "prior sd of the age effect per decade", positive),
         Setting("hospital_sd_scale", 0.5, "half-normal scale of the sd of hospitals", positive),

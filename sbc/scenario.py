@@ -82,6 +82,11 @@ class Setting:
             raise SettingError(f"setting {self.name}={value}: {message}")
 
 
+def at_least_one(value: int) -> str | None:
+    """Check that a design size (a count of groups or members) is at least 1."""
+    return None if value >= 1 else "must be at least 1"
+
+
 def positive(value: float) -> str | None:
     """Check that a setting is strictly positive."""
     return None if value > 0 else "must be positive"

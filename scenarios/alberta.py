@@ -66,6 +66,7 @@ from sbc.scenario import (
     Scenario,
     Setting,
     Simulation,
+    at_least_one,
     positive,
 )
 from sbc.stats.pooling import group_means, means_spread_ratio, spread_ratio
@@ -83,7 +84,7 @@ SETTINGS = (
         "min_students",
         30,
         "drop schools with fewer writers",
-        lambda v: None if v >= 1 else "must be at least 1",
+        at_least_one,
     ),
     Setting("pop_mean_a", 13.0, "Beta prior of the population mean: alpha", positive),
     Setting("pop_mean_b", 7.0, "Beta prior of the population mean: beta", positive),

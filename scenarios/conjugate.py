@@ -40,6 +40,7 @@ from sbc.scenario import (
     Scenario,
     Setting,
     Simulation,
+    at_least_one,
     positive,
 )
 
@@ -100,7 +101,7 @@ SCENARIO = Scenario(
     name="conjugate",
     description="normal mean with known sd; exact analytic posteriors (checks the machinery)",
     settings=(
-        Setting("n", 10, "observations", lambda v: None if v >= 1 else "must be at least 1"),
+        Setting("n", 10, "observations", at_least_one),
         Setting("prior_mean", 0.0, "prior mean of theta"),
         Setting("prior_sd", 1.0, "prior sd of theta", positive),
         Setting("sigma", 1.0, "known observation sd", positive),

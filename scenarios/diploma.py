@@ -61,11 +61,12 @@ from sbc.scenario import (
     Scenario,
     Setting,
     Simulation,
+    at_least_one,
     mutant_models,
     open_unit,
     positive,
 )
-from scenarios.school import at_least_one, group_labels
+from scenarios.school import group_labels
 
 SCHOOL_PATTERN = (0.5, 1.0, 1.5)
 """Schools of each authority, in turn, as multiples of ``schools_per_authority``."""

@@ -85,13 +85,13 @@ from sbc.scenario import (
     Scenario,
     Setting,
     Simulation,
+    at_least_one,
     mutant_models,
     open_unit,
     positive,
 )
 from sbc.stats.pooling import group_means, spread_ratio
 from scenarios.school import (
-    at_least_one,
     beta_scores,
     check_gamma,
     draw_means,

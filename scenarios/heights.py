@@ -63,19 +63,15 @@ from sbc.scenario import (
     Scenario,
     Setting,
     Simulation,
+    at_least_one,
     mutant_models,
     positive,
 )
 from sbc.stats.pooling import group_means, spread_ratio, within_variance
 
-
-def _at_least_one(value: int) -> str | None:
-    return None if value >= 1 else "must be at least 1"
-
-
 SETTINGS = (
-    Setting("n_groups", 4, "number of countries", _at_least_one),
-    Setting("n_per_group", 20, "people per country", _at_least_one),
+    Setting("n_groups", 4, "number of countries", at_least_one),
+    Setting("n_per_group", 20, "people per country", at_least_one),
     Setting("mean_location", 176.0, "prior mean of the grand mean (cm)"),
     Setting("mean_scale", 5.0, "prior sd of the grand mean (cm)", positive),
     Setting("between_sd_scale", 8.0, "half-normal scale of the between-country sd (cm)", positive),

@@ -48,6 +48,7 @@ from sbc.scenario import (
     Scenario,
     Setting,
     Simulation,
+    at_least_one,
     open_unit,
     positive,
 )
@@ -57,11 +58,6 @@ SCORE_EPS = 1e-6
 
 
 # ---- helpers shared by the beta scenarios (school, schools, districts) ----------------
-
-
-def at_least_one(value: int) -> str | None:
-    """Check that a design size is at least 1."""
-    return None if value >= 1 else "must be at least 1"
 
 
 def gamma_shape_rate(mean: float, sd: float) -> tuple[float, float]:
