@@ -93,11 +93,13 @@ def test_callbacks_equal_nutpies(pair, refill):
         ours, theirs = _refilled(ours), _refilled(theirs)
     for x in POINTS:
         code, logp, grad = _call_logp(ours, x)
-        assert (code, logp) == _call_logp(theirs, x)[:2]
-        np.testing.assert_array_equal(grad, _call_logp(theirs, x)[2])
+        their_code, their_logp, their_grad = _call_logp(theirs, x)
+        assert (code, logp) == (their_code, their_logp)
+        np.testing.assert_array_equal(grad, their_grad)
         expand_code, values = _call_expand(ours, x)
-        assert expand_code == _call_expand(theirs, x)[0] == 0
-        np.testing.assert_array_equal(values, _call_expand(theirs, x)[1])
+        their_expand_code, their_values = _call_expand(theirs, x)
+        assert expand_code == their_expand_code == 0
+        np.testing.assert_array_equal(values, their_values)
 
 
 def test_non_finite_and_wrong_size_codes_equal_nutpies(pair):
