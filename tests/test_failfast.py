@@ -13,7 +13,7 @@ from sbc.backends import Sampling
 from sbc.calibration import estimand_table, model_table
 from sbc.cli import main
 from sbc.failfast import FailureWatch, ModelFailure
-from sbc.fitting import COMPILE_FAILED, Task, _frame
+from sbc.fitting import COMPILE_FAILED, Task, result_rows
 from sbc.report.html import render
 from sbc.store import RunStore
 from sbc.worker import Job, work
@@ -115,7 +115,7 @@ def test_a_simulation_with_an_uncompilable_model_fits_no_model(scenario_file, ti
     scenario = scenarios.get(str(scenario_file))
     task = Task(scenario.name, tuple(scenario.defaults.items()), ("exact", "broken"), 0, 0,
                 Sampling(draws=20))  # fmt: skip
-    rows = work(Job(task, timeout))
+    rows = work(Job(task, timeout)).to_pandas()
     assert set(rows["model"]) == {"broken"}
     assert rows["error"].str.startswith(COMPILE_FAILED + "TypeError: Cannot convert").all()
 
@@ -198,7 +198,7 @@ def test_watch_rules():
     watch = FailureWatch("s", first=5)
 
     def sim(i, model, error):
-        return _frame({"simulation": i, "model": model, "estimand": ["t"], "kind": "estimand",
+        return result_rows({"simulation": i, "model": model, "estimand": ["t"], "kind": "estimand",
                        "true_value": 0.0, "error": error})  # fmt: skip
 
     watch.check(sim(0, "a", None))
@@ -221,7 +221,7 @@ def _results(errors: dict[str, list[str | None]]) -> pd.DataFrame:
         for i, error in enumerate(errs):
             ok = error is None
             frames.append(
-                _frame(
+                result_rows(
                     {
                         "simulation": i,
                         "model": model,
@@ -237,7 +237,7 @@ def _results(errors: dict[str, list[str | None]]) -> pd.DataFrame:
                         "fit_seconds": 0.1,
                         "error": error,
                     }
-                )
+                ).to_pandas()
             )
     return pd.concat(frames, ignore_index=True)
 

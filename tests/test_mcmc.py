@@ -85,3 +85,51 @@ def test_diagnose_equals_the_separate_estimators(k, chains, draws, rho, ties, se
     np.testing.assert_allclose(rhat, mcmc.rhat_rank(x), rtol=1e-12, equal_nan=True)
     np.testing.assert_allclose(bulk, mcmc.ess_bulk(x), rtol=1e-12, equal_nan=True)
     np.testing.assert_allclose(tail, mcmc.ess_tail(x), rtol=1e-12, equal_nan=True)
+
+
+@given(
+    st.integers(1, 4),
+    st.integers(2, 300),
+    st.sampled_from([-0.5, 0.0, 0.5, 0.95, 0.999]),
+    st.sampled_from(["continuous", "rounded", "indicator"]),
+    st.integers(0, 2**32 - 1),
+)
+def test_batched_geyer_equals_arviz_stats_loop_bit_for_bit(chains, draws, rho, kind, seed):
+    """The ESS of every row, Geyer's sequence batched, is arviz-stats' loop's to the bit."""
+    x = _ar1(np.random.default_rng(seed), (chains, draws), rho)
+    if kind == "rounded":
+        x = np.round(x)
+    elif kind == "indicator":
+        x = (x > 0).astype(float)
+    with pytest.MonkeyPatch.context() as patch:  # arviz-stats' loop on our autocovariances
+        patch.setattr(array_stats, "autocov", lambda ary, axis=-1: mcmc._autocov(ary[None])[0])
+        expected = array_stats._ess(x)
+    np.testing.assert_array_equal(mcmc._ess(x[None]), [expected])
+
+
+@given(
+    st.integers(1, 3),
+    st.integers(1, 4),
+    st.integers(2, 200),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
+def test_folded_scores_from_the_sort_equal_a_fresh_sort(k, chains, draws, ties, seed):
+    """Folded normal scores merged from the sorted draws equal those of sorting |x - median|."""
+    x = np.random.default_rng(seed).normal(size=(k, chains * draws))
+    if ties:
+        x = np.round(x * 2)
+    order = np.argsort(x, axis=-1)
+    median = np.median(x, axis=-1)
+    ours = mcmc._folded_scores(np.take_along_axis(x, order, axis=-1), order, median)
+    np.testing.assert_array_equal(ours, mcmc._z_scale(np.abs(x - median[:, None])))
+
+
+@given(st.integers(1, 3), st.integers(1, 40), st.booleans(), st.integers(0, 2**32 - 1))
+def test_median_of_sorted_rows_is_numpys_bit_for_bit(k, n, ties, seed):
+    """The median read from sorted rows is numpy.median's value, for odd and even lengths."""
+    x = np.random.default_rng(seed).normal(size=(k, n)) * 1e3
+    if ties:
+        x = np.round(x / 500)
+    ours = mcmc._median_sorted(np.sort(x, axis=-1))
+    np.testing.assert_array_equal(ours, np.median(x, axis=-1))

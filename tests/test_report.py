@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import sbc.fitting
+import sbc.worker
 import scenarios
 from sbc.backends import Sampling
 from sbc.calibration import model_table
@@ -40,7 +41,7 @@ def test_report_is_regenerated_from_stored_results_alone(conjugate_run, monkeypa
     def no_fitting(*args, **kwargs):
         raise AssertionError("the report must not fit")
 
-    monkeypatch.setattr(sbc.fitting, "run_task", no_fitting)
+    monkeypatch.setattr(sbc.worker, "run_task", no_fitting)
     monkeypatch.setattr(sbc.fitting, "fit_model", no_fitting)
     assert main(["report", str(conjugate_run)]) == 0
     html = (conjugate_run / "report.html").read_text()

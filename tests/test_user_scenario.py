@@ -181,7 +181,7 @@ def test_model_without_an_estimand_is_a_per_fit_error(tmp_path):
     """An estimand a model does not provide shows in the error column, naming the model."""
     scenario = scenarios.get(f"{_write(tmp_path, 'broken', BROKEN)}:NO_ESTIMANDS")
     task = Task(scenario.name, tuple(scenario.defaults.items()), ("exact",), 0, 0, SAMPLING)
-    rows = run_task(task)
+    rows = run_task(task).to_pandas()
     assert rows["error"].str.contains("model exact yields no draws for theta").all()
 
 

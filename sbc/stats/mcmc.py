@@ -114,13 +114,59 @@ def diagnose(x: np.ndarray, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray,
     out[1][ok] = ess[:m]
     out[2][ok] = np.minimum(ess[m : 2 * m], ess[2 * m :])
     if y.shape[-2] >= 2:
-        # numpy's median, bit for bit: the two middle draws are equally far from it, and
-        # the folded ranks must see that tie as arviz-stats does (an interpolated median
-        # can break it by one ulp and move R-hat by 5% on 2 x 4 draws)
-        median = np.median(flat, axis=-1)
-        folded = _z_scale(np.abs(split - median[:, None, None]))
+        median = _median_sorted(ordered)
+        folded = _folded_scores(ordered, order, median).reshape(split.shape)
         out[0][ok] = np.maximum(_rhat(z), _rhat(folded))
     return out[0], out[1], out[2]
+
+
+def _median_sorted(ordered: np.ndarray) -> np.ndarray:
+    """``numpy.median`` of each row of already sorted values, bit for bit.
+
+    numpy averages the two middle values as ``(a + b) / 2``; the folded ranks need exactly
+    that value: the two middle draws are equally far from it, and the folded ranks must see
+    that tie as arviz-stats does (an interpolated median can break it by one ulp and move
+    R-hat by 5% on 2 x 4 draws).
+    """
+    n = ordered.shape[-1]
+    middle = ordered[:, n // 2]
+    return middle if n % 2 else (ordered[:, n // 2 - 1] + middle) / 2
+
+
+def _folded_scores(ordered: np.ndarray, order: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """Normal scores of ``|draw - median|`` of each row, from the rows already sorted.
+
+    The same values as ``_z_scale(np.abs(split - median))``, without a second sort: below
+    the median the folded draws fall as the sorted draws rise, above it they rise, so the
+    folded draws in sorted order are the merge of two sorted runs, which a stable sort
+    (timsort) does in linear time (0.05 ms against 0.7 ms for 12 x 2000 draws). Every
+    folded value is computed as ``np.abs(draw - median)`` computes it (``median - draw``
+    below it is the same float), so the ranks, and the scores, are the same.
+
+    Parameters
+    ----------
+    ordered : ndarray of shape (k, n)
+        Each row's draws sorted ascending.
+    order : ndarray of shape (k, n)
+        The sorting permutation: ``ordered = take_along_axis(flat, order)``.
+    median : ndarray of shape (k,)
+        ``np.median`` of each row.
+
+    Returns
+    -------
+    ndarray of shape (k, n)
+        Blom's normal scores of the folded draws, in the rows' original order.
+    """
+    n = ordered.shape[-1]
+    low = n // 2  # ordered[:, :low] <= median <= ordered[:, low:]
+    runs = np.concatenate(
+        [median[:, None] - ordered[:, :low][:, ::-1], ordered[:, low:] - median[:, None]], axis=-1
+    )
+    merge = np.argsort(runs, axis=-1, kind="stable")
+    position = np.where(merge < low, low - 1 - merge, merge)  # index into ``ordered``
+    fold_order = np.take_along_axis(order, position, axis=-1)
+    ranks = _ranks_from_sorted(np.take_along_axis(runs, merge, axis=-1), fold_order)
+    return _normal_scores(ranks, n)
 
 
 def _ranks_from_sorted(ordered: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -179,8 +225,7 @@ def _autocov(x: np.ndarray) -> np.ndarray:
 
 def _ess(x: np.ndarray) -> np.ndarray:
     """Effective sample size of ``(k, chain, draw)`` draws (arviz-stats' ``_ess``)."""
-    k, n_chain, n_draw = x.shape
-    out = np.empty(k)
+    _, n_chain, n_draw = x.shape
     constant = (x.max(axis=(-2, -1)) - x.min(axis=(-2, -1))) < np.finfo(float).resolution
     acov = _autocov(x)
     mean_var = acov[:, :, 0].mean(axis=-1) * n_draw / (n_draw - 1.0)
@@ -190,35 +235,67 @@ def _ess(x: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = 1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]
     total = n_chain * n_draw
-    for i in range(k):
-        out[i] = total if constant[i] else _geyer(rho[i], total)
+    out = _geyer(rho, total)
+    out[constant] = total
     return out
 
 
-def _geyer(rho: np.ndarray, total: int) -> float:
-    """ESS from autocorrelations by Geyer's initial monotone sequence (as arviz-stats)."""
-    n_draw = rho.size
-    rho_t = np.zeros(n_draw)
-    rho_even, rho_odd = 1.0, rho[1]
-    rho_t[0], rho_t[1] = rho_even, rho_odd
-    t = 1
-    while t < (n_draw - 3) and (rho_even + rho_odd) > 0.0:
-        rho_even, rho_odd = rho[t + 1], rho[t + 2]
-        if (rho_even + rho_odd) >= 0:
-            rho_t[t + 1], rho_t[t + 2] = rho_even, rho_odd
-        t += 2
-    max_t = t - 2
-    if rho_even > 0:
-        rho_t[max_t + 1] = rho_even
-    t = 1
-    while t <= max_t - 2:
-        if (rho_t[t + 1] + rho_t[t + 2]) > (rho_t[t - 1] + rho_t[t]):
-            rho_t[t + 1] = (rho_t[t - 1] + rho_t[t]) / 2.0
-            rho_t[t + 2] = rho_t[t + 1]
-        t += 2
-    tau = -1.0 + 2.0 * np.sum(rho_t[: max_t + 1]) + np.sum(rho_t[max_t + 1 : max_t + 2])
-    tau = max(tau, 1 / np.log10(total))
-    return float("nan") if np.isnan(rho_t).any() else total / tau
+def _geyer(rho: np.ndarray, total: int) -> np.ndarray:
+    """ESS of each row of autocorrelations by Geyer's initial monotone sequence.
+
+    arviz-stats' loop over lags for one quantity, run for all rows at once and with the
+    same floating-point operations, so every value is the same bit for bit: the
+    autocorrelations are summed in pairs ``(rho[2j], rho[2j + 1])`` (the first pair is
+    ``(1, rho[1])``) up to the first pair whose sum is not positive (pair ``J``, kept if its
+    sum is zero, and its even term kept if positive); the pairs before it are made
+    non-increasing, each pair that exceeds the one before replaced by that pair's mean.
+
+    Parameters
+    ----------
+    rho : ndarray of shape (k, n)
+        Autocorrelations of ``k`` quantities at lags ``0..n-1``.
+    total : int
+        Number of draws (chains x draws per chain).
+
+    Returns
+    -------
+    ndarray of shape (k,)
+    """
+    k, n = rho.shape
+    last = max(0, -(-(n - 2) // 2) - 1)  # arviz-stats loads pairs j = 1.. while 2j - 1 < n - 3
+    sums = np.empty((k, last + 1))
+    with np.errstate(invalid="ignore", over="ignore"):  # arviz-stats stops at those
+        sums[:, 0] = 1.0 + rho[:, 1]
+        sums[:, 1:] = rho[:, 2 : 2 * last + 1 : 2] + rho[:, 3 : 2 * last + 2 : 2]
+    stops = ~(sums > 0.0)  # NaN stops, as in arviz-stats' ``while ... > 0``
+    first_stop = np.where(stops.any(axis=-1), stops.argmax(axis=-1), last + 1)
+    pairs = np.minimum(first_stop, last)  # J: the last pair loaded, per row
+    rows = np.arange(k)
+    column = np.arange(n)
+    rho_t = np.where(column < 2 * pairs[:, None], rho, 0.0)
+    rho_t[:, 0] = 1.0
+    rho_t[:, 1] = rho[:, 1]
+    loaded = pairs >= 1
+    keep = loaded & (sums[rows, pairs] >= 0.0)
+    even = np.where(loaded, rho[rows, np.minimum(2 * pairs, n - 1)], 1.0)
+    odd = rho[rows, np.minimum(2 * pairs + 1, n - 1)]
+    rho_t[keep, 2 * pairs[keep]] = even[keep]
+    rho_t[keep, 2 * pairs[keep] + 1] = odd[keep]
+    positive = even > 0
+    rho_t[positive, 2 * pairs[positive]] = even[positive]
+    for j in range(1, int(pairs.max(initial=0))):  # the monotone sequence, pair by pair
+        previous = rho_t[:, 2 * j - 2] + rho_t[:, 2 * j - 1]
+        fix = (j < pairs) & ((rho_t[:, 2 * j] + rho_t[:, 2 * j + 1]) > previous)
+        rho_t[fix, 2 * j] = previous[fix] / 2.0
+        rho_t[fix, 2 * j + 1] = rho_t[fix, 2 * j]
+    out = np.empty(k)
+    floor = 1 / np.log10(total)
+    for i in range(k):  # row by row: numpy's sum of each slice, as arviz-stats sums
+        end = 2 * pairs[i]  # max_t + 1
+        tau = -1.0 + 2.0 * np.sum(rho_t[i, :end]) + np.sum(rho_t[i, end : end + 1])
+        tau = max(tau, floor)
+        out[i] = float("nan") if np.isnan(rho_t[i]).any() else total / tau
+    return out
 
 
 def ess_bulk(x: np.ndarray) -> np.ndarray:
