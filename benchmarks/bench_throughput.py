@@ -17,6 +17,7 @@ Printed and saved to ``benchmarks/results/throughput-DATE-HOST.csv``:
   the same for ``--models partial_centred`` (simuk's model);
 * the share of wall time outside the sampler at 1000 simulations, ``--jobs 1``, compile
   included (target < 0.10), and the per-fit cost outside the sampler in milliseconds;
+  the same for a floor that only simulates, samples and reads the trace (no SBC work);
 * seconds per simulation of every default model of heights, schools and districts
   (``--jobs 2``, the same number of simulations): schools and districts at most 3x heights;
 * 200 districts simulations with ``--jobs 2`` (target < 180 s);
@@ -57,6 +58,8 @@ def _child(config: dict) -> dict:
     out: dict = {}
     if config["kind"] == "simuk":
         out |= _simuk(config["simulations"])
+    elif config["kind"] == "floor":
+        out |= _floor(config["simulations"])
     else:
         out |= _sbc(config)
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -97,6 +100,61 @@ def _simuk(simulations: int) -> dict:
         warnings.simplefilter("ignore")
         sbc_run.run_simulations()
     return {"wall": time.perf_counter() - start}
+
+
+def _floor(simulations: int) -> dict:
+    """The least any SBC run can spend outside the sampler: heights ``partial``, ``--jobs 1``.
+
+    Compile, then per simulation only simulate, swap the data in, sample with nutpie and read
+    the trace: no rank, no diagnostic, no test quantity, nothing stored.
+    """
+    import nutpie
+
+    from sbc import fitting, seeding
+    from sbc.backends import Sampling
+    from sbc.backends.nutpie import as_dtype
+    from scenarios import heights
+
+    scenario = heights.SCENARIO
+    settings = scenario.defaults
+    design = scenario.design(settings)
+    model = scenario.model("partial")
+    start = time.perf_counter()
+    fitter = fitting.compiled(scenario, settings, model, design)
+    compile_seconds = time.perf_counter() - start
+    sampling = Sampling().resolve(model.sampling)
+    inside = 0.0
+    start = time.perf_counter()
+    for i in range(simulations):
+        data = scenario.simulate(design, seeding.data_rng(0, i)).data
+        if fitter.derive is not None:
+            data = {**data, **fitter.derive(design, data)}
+        updates = {
+            shared: as_dtype(key, data[key], fitter.dtypes.get(shared))
+            for key, shared in fitter.containers.items()
+        }
+        compiled = fitter.compiled.with_data(**updates)
+        t0 = time.perf_counter()
+        raw = nutpie.sample(
+            compiled,
+            chains=sampling.chains,
+            tune=sampling.tune,
+            draws=sampling.draws,
+            seed=i,
+            cores=1,
+            target_accept=sampling.target_accept,
+            adaptation=sampling.adaptation,
+            progress_bar=False,
+            save_warmup=False,
+            return_raw_trace=True,
+        )
+        inside += time.perf_counter() - t0
+        raw.get_arrow_trace()
+    return {
+        "wall": time.perf_counter() - start,
+        "compile": compile_seconds,
+        "sampler_seconds": inside,
+    }
 
 
 def _sbc(config: dict) -> dict:
@@ -292,6 +350,18 @@ def main() -> None:
         "ms",
     )
     add("--jobs 1: milliseconds per fit inside the sampler", 1000 * inside / n, "ms")
+    floor = _measure({"kind": "floor", "simulations": n})
+    add(
+        f"floor, {n} sims (sample only: no ranks, diagnostics, test quantities or storage): "
+        "share outside the sampler, compile included",
+        1 - floor["sampler_seconds"] / (floor["wall"] + floor["compile"]),
+        "share",
+    )
+    add(
+        "floor: milliseconds per fit outside the sampler (compile excluded)",
+        1000 * (floor["wall"] - floor["sampler_seconds"]) / n,
+        "ms",
+    )
     two = _measure({"kind": "sbc", "models": ["partial"], "simulations": n, "jobs": 2})
     add(f"sbc --jobs 2: seconds per simulation ({n} sims, incl. compile)", two["wall"] / n, "s")
     add("speed-up --jobs 2 over --jobs 1", total / two["wall"], "x")
