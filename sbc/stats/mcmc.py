@@ -4,9 +4,9 @@ The same estimators as :mod:`arviz_stats` (Vehtari, Gelman, Simpson, Carpenter &
 2021): split chains, rank-normalise with Blom's offset, FFT autocovariances and Geyer's
 initial monotone sequence. arviz-stats evaluates them one quantity at a time through a
 Python-level ufunc; SBC needs them for every quantity of every fit, so here the ranking,
-normal scores and autocovariances are computed for all quantities in single NumPy calls and
-only Geyer's short truncation loop runs per quantity. ``tests/test_mcmc.py`` checks the
-results equal arviz-stats' to floating-point precision.
+normal scores, autocovariances and Geyer's sequence are computed for all quantities at
+once, from one sort. ``tests/test_mcmc.py`` checks the results equal arviz-stats' to
+floating-point precision, and Geyer's sequence equal to arviz-stats' loop to the bit.
 
 All functions take draws of shape ``(k, chain, draw)`` and return arrays of shape ``(k,)``.
 """
