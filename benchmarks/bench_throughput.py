@@ -17,7 +17,7 @@ Printed and saved to ``benchmarks/results/throughput-DATE-HOST.csv``:
   the same for ``--models partial_centred`` (simuk's model);
 * the share of wall time outside the sampler at 1000 simulations, ``--jobs 1``, compile
   included (target < 0.10), and the per-fit cost outside the sampler in milliseconds;
-  the same for a floor that only simulates, samples and reads the trace (no SBC work);
+  the same for a floor that only simulates and fits (no ranks, diagnostics or storage);
 * seconds per simulation of every default model of heights, schools and districts
   (``--jobs 2``, the same number of simulations): schools and districts at most 3x heights;
 * 200 districts simulations with ``--jobs 2`` (target < 180 s);
@@ -105,14 +105,12 @@ def _simuk(simulations: int) -> dict:
 def _floor(simulations: int) -> dict:
     """The least any SBC run can spend outside the sampler: heights ``partial``, ``--jobs 1``.
 
-    Compile, then per simulation only simulate, swap the data in, sample with nutpie and read
-    the trace: no rank, no diagnostic, no test quantity, nothing stored.
+    Compile, then per simulation only simulate and fit (:meth:`NutpieFitter.fit`: swap the
+    data in, sample, read the draws into arrays): no rank, no diagnostic, no test quantity,
+    nothing stored.
     """
-    import nutpie
-
     from sbc import fitting, seeding
     from sbc.backends import Sampling
-    from sbc.backends.nutpie import as_dtype
     from scenarios import heights
 
     scenario = heights.SCENARIO
@@ -122,43 +120,37 @@ def _floor(simulations: int) -> dict:
     start = time.perf_counter()
     fitter = fitting.compiled(scenario, settings, model, design)
     compile_seconds = time.perf_counter() - start
-    sampling = Sampling().resolve(model.sampling)
-    inside = 0.0
+    sampler = _time_sampler()
     start = time.perf_counter()
     for i in range(simulations):
         data = scenario.simulate(design, seeding.data_rng(0, i)).data
-        if fitter.derive is not None:
-            data = {**data, **fitter.derive(design, data)}
-        updates = {
-            shared: as_dtype(key, data[key], fitter.dtypes.get(shared))
-            for key, shared in fitter.containers.items()
-        }
-        compiled = fitter.compiled.with_data(**updates)
-        t0 = time.perf_counter()
-        raw = nutpie.sample(
-            compiled,
-            chains=sampling.chains,
-            tune=sampling.tune,
-            draws=sampling.draws,
-            seed=i,
-            cores=1,
-            target_accept=sampling.target_accept,
-            adaptation=sampling.adaptation,
-            progress_bar=False,
-            save_warmup=False,
-            return_raw_trace=True,
-        )
-        inside += time.perf_counter() - t0
-        raw.get_arrow_trace()
+        fitter.fit(data, i, Sampling().resolve(model.sampling))
     return {
         "wall": time.perf_counter() - start,
         "compile": compile_seconds,
-        "sampler_seconds": inside,
+        "sampler_seconds": sampler["seconds"],
     }
 
 
-def _sbc(config: dict) -> dict:
+def _time_sampler() -> dict:
+    """Time every ``nutpie.sample`` call of this process; the total is in ``["seconds"]``."""
     import nutpie
+
+    sampler = {"seconds": 0.0}
+    original = nutpie.sample
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            sampler["seconds"] += time.perf_counter() - t0
+
+    nutpie.sample = timed
+    return sampler
+
+
+def _sbc(config: dict) -> dict:
 
     import scenarios
     from sbc import fitting
@@ -174,16 +166,7 @@ def _sbc(config: dict) -> dict:
         for name in models:
             fitting.compiled(scenario, settings, scenario.model(name), scenario.design(settings))
         out["compile"] = time.perf_counter() - start
-        original = nutpie.sample
-
-        def timed(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                sampler["seconds"] += time.perf_counter() - t0
-
-        nutpie.sample = timed
+        sampler = _time_sampler()
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         results = run(
@@ -352,7 +335,8 @@ def main() -> None:
     add("--jobs 1: milliseconds per fit inside the sampler", 1000 * inside / n, "ms")
     floor = _measure({"kind": "floor", "simulations": n})
     add(
-        f"floor, {n} sims (sample only: no ranks, diagnostics, test quantities or storage): "
+        f"floor, {n} sims (simulate and fit only: no ranks, diagnostics, test quantities, "
+        "storage): "
         "share outside the sampler, compile included",
         1 - floor["sampler_seconds"] / (floor["wall"] + floor["compile"]),
         "share",
