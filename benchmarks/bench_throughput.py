@@ -117,10 +117,10 @@ def _floor(simulations: int) -> dict:
     settings = scenario.defaults
     design = scenario.design(settings)
     model = scenario.model("partial")
+    sampler = _time_sampler()  # imports nutpie before the compile is timed, as in _sbc
     start = time.perf_counter()
     fitter = fitting.compiled(scenario, settings, model, design)
     compile_seconds = time.perf_counter() - start
-    sampler = _time_sampler()
     start = time.perf_counter()
     for i in range(simulations):
         data = scenario.simulate(design, seeding.data_rng(0, i)).data
@@ -162,11 +162,11 @@ def _sbc(config: dict) -> dict:
     out: dict = {"compile": 0.0}
     sampler = {"seconds": 0.0}
     if config["jobs"] == 1:
+        sampler = _time_sampler()  # and nutpie imported: imports are not compile time
         start = time.perf_counter()  # compile outside the timed run: reported apart
         for name in models:
             fitting.compiled(scenario, settings, scenario.model(name), scenario.design(settings))
         out["compile"] = time.perf_counter() - start
-        sampler = _time_sampler()
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         results = run(
