@@ -114,8 +114,7 @@ def diagnose(x: np.ndarray, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray,
     out[1][ok] = ess[:m]
     out[2][ok] = np.minimum(ess[m : 2 * m], ess[2 * m :])
     if y.shape[-2] >= 2:
-        median = _median_sorted(ordered)
-        folded = _folded_scores(ordered, order, median).reshape(split.shape)
+        folded = _folded_scores(ordered, order).reshape(split.shape)
         out[0][ok] = np.maximum(_rhat(z), _rhat(folded))
     return out[0], out[1], out[2]
 
@@ -133,7 +132,7 @@ def _median_sorted(ordered: np.ndarray) -> np.ndarray:
     return middle if n % 2 else (ordered[:, n // 2 - 1] + middle) / 2
 
 
-def _folded_scores(ordered: np.ndarray, order: np.ndarray, median: np.ndarray) -> np.ndarray:
+def _folded_scores(ordered: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Normal scores of ``|draw - median|`` of each row, from the rows already sorted.
 
     The same values as ``_z_scale(np.abs(split - median))``, without a second sort: below
@@ -149,8 +148,6 @@ def _folded_scores(ordered: np.ndarray, order: np.ndarray, median: np.ndarray) -
         Each row's draws sorted ascending.
     order : ndarray of shape (k, n)
         The sorting permutation: ``ordered = take_along_axis(flat, order)``.
-    median : ndarray of shape (k,)
-        ``np.median`` of each row.
 
     Returns
     -------
@@ -158,6 +155,7 @@ def _folded_scores(ordered: np.ndarray, order: np.ndarray, median: np.ndarray) -
         Blom's normal scores of the folded draws, in the rows' original order.
     """
     n = ordered.shape[-1]
+    median = _median_sorted(ordered)
     low = n // 2  # ordered[:, :low] <= median <= ordered[:, low:]
     runs = np.concatenate(
         [median[:, None] - ordered[:, :low][:, ::-1], ordered[:, low:] - median[:, None]], axis=-1
