@@ -39,10 +39,10 @@ RUNS = (
 
 def main() -> None:
     """Run every configuration and write the table."""
-    import scenarios
-    from sbc.calibration import model_table
-    from sbc.mutants import detection_table
-    from sbc.runner import run
+    from sbc import registry
+    from sbc.api import run
+    from sbc.results.calibration import model_table
+    from sbc.results.detection import detection_table
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulations", type=int, default=200)
@@ -52,26 +52,25 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (ref, models) in enumerate(RUNS):
-            scenario = scenarios.get(ref)
-            settings = scenario.defaults
+            scenario = registry.get(ref)
             chosen = list(models or scenario.default_models)
             start = time.perf_counter()
             results = run(
-                scenario, settings, chosen, args.simulations, Path(tmp) / str(i),
-                seed=args.seed, jobs=args.jobs,
-            )  # fmt: skip
+                scenario, models=chosen, simulations=args.simulations, out=Path(tmp) / str(i),
+                seed=args.seed, jobs=args.jobs, progress=False,
+            ).results  # fmt: skip
             wall = time.perf_counter() - start
-            name = scenarios.display_name(scenario)
+            name = registry.display_name(scenario)
             for row in model_table(results).itertuples():
                 rows.append(_row(name, row, args.simulations, wall))
             print(f"{name}: {wall:.0f} s", flush=True)
-        scenario = scenarios.get("diploma")
+        scenario = registry.get("diploma")
         models = ["partial", *scenario.mutants]
         start = time.perf_counter()
         results = run(
-            scenario, scenario.defaults, models, args.simulations, Path(tmp) / "mutants",
-            seed=args.seed, jobs=args.jobs,
-        )  # fmt: skip
+            scenario, models=models, simulations=args.simulations, out=Path(tmp) / "mutants",
+            seed=args.seed, jobs=args.jobs, progress=False,
+        ).results  # fmt: skip
         wall = time.perf_counter() - start
         detection = detection_table(results, models).set_index("model")
         for row in model_table(results).itertuples():

@@ -53,18 +53,21 @@ DEMONSTRATIONS = {("heights", "partial_centred")}
 
 
 def _run(scenario_name: str, models: tuple[str, ...], n: int, jobs: int, seed: int) -> list[dict]:
-    import scenarios
-    from sbc.calibration import estimand_table, model_table
-    from sbc.runner import run
+    from sbc import registry
+    from sbc.api import run
+    from sbc.results.calibration import estimand_table, model_table
 
     ref = scenario_name
-    if not scenarios.is_registered(ref):  # a user scenario file, relative to the repository
+    if not registry.is_registered(ref):  # a user scenario file, relative to the repository
         ref = str(Path(__file__).parent.parent / scenario_name)
-    scenario = scenarios.get(ref)
+    scenario = registry.get(ref)
     settings = scenario.resolve_settings({})
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        results = run(scenario, settings, list(models), n, folder, seed=seed, jobs=jobs)
+        results = run(
+            scenario, models=models, simulations=n, out=folder, seed=seed, jobs=jobs,
+            progress=False,
+        ).results  # fmt: skip
         wall = time.perf_counter() - start
     table = model_table(results, estimand_table(results))
     k = len(scenario.estimands(scenario.design(settings)))
@@ -103,15 +106,16 @@ def _meets(scenario: str, m, k: int) -> str:
 
 def _false_alarm(models: tuple[str, ...], blocks: int, size: int, jobs: int) -> list[dict]:
     """Verdicts of the correct heights models on ``blocks`` disjoint blocks of simulations."""
-    from sbc.calibration import model_table
-    from sbc.runner import run
+    from sbc.api import run
+    from sbc.results.calibration import model_table
     from scenarios import heights
 
     scenario = heights.SCENARIO
     with tempfile.TemporaryDirectory() as folder:
         results = run(
-            scenario, scenario.defaults, list(models), blocks * size, folder, seed=7, jobs=jobs
-        )
+            scenario, models=models, simulations=blocks * size, out=folder, seed=7, jobs=jobs,
+            progress=False,
+        ).results  # fmt: skip
     rows = []
     for model in models:
         mine = results[results["model"] == model]

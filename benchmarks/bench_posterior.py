@@ -30,12 +30,10 @@ MODELS = ("partial", "mutant_swapped_ab", "mutant_variance_as_sd")
 
 def main() -> None:
     """Run both modes and write the detection table."""
-    import scenarios
+    from sbc import registry
+    from sbc.api import run
     from sbc.backends import Sampling
-    from sbc.mutants import detection_table, pit_matrix
-    from sbc.posterior_sbc import Reference
-    from sbc.report.html import write_report
-    from sbc.runner import run
+    from sbc.results.detection import detection_table, pit_matrix
     from sbc.stats.power import holm_min, pvalues
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,24 +44,22 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("reports/bench-posterior"))
     args = parser.parse_args()
-    alberta = scenarios.get("alberta")
+    alberta = registry.get("alberta")
     settings = alberta.resolve_settings({"data": args.data})
     frames = []
-    for mode, reference in (("prior", None), ("posterior", Reference("partial"))):
+    for mode, reference in (("prior", None), ("posterior", "partial")):
         out = args.out / mode
         results = run(
             alberta,
-            settings,
-            list(MODELS),
-            args.simulations,
-            out,
+            models=MODELS,
+            settings=settings,
+            simulations=args.simulations,
+            out=out,
             seed=args.seed,
             sampling=Sampling(),
             jobs=args.jobs,
-            progress=True,
             posterior=reference,
-        )
-        write_report(out)
+        ).results
         table = detection_table(results, list(MODELS), step=args.step)
         for n in (2, 5, 10):  # how decisive each mode is with few simulations
             table[f"min_p_holm_at_{n}"] = [

@@ -15,7 +15,7 @@ Each experiment is one SBC run split into independent blocks of consecutive simu
   ranked with and without test quantities, and heights ``partial_centred`` sampled with
   target_accept 0.8 (the centred funnel, which the sampler fails in the strong-pooling data).
 
-Each run is also split by sampler health (:func:`sbc.stratified.health_table`), including
+Each run is also split by sampler health (:func:`sbc.results.strata.health_table`), including
 the exact backend with short chains (2 x 100 draws), where R-hat exceeds 1.01 by chance.
 
 Writes ``benchmarks/results/strata-DATE.csv`` (one row per experiment, model, block and
@@ -85,36 +85,35 @@ EXPERIMENTS = (
 
 
 def _run(exp: Experiment, out: Path, jobs: int, quick: bool) -> pd.DataFrame:
-    import scenarios
+    from sbc import registry
+    from sbc.api import run
     from sbc.backends import Sampling
-    from sbc.runner import run
 
-    scenario = scenarios.get(exp.scenario)
+    scenario = registry.get(exp.scenario)
     blocks = max(2, exp.blocks // 3) if quick else exp.blocks
     return run(
         scenario,
-        scenario.resolve_settings(exp.settings),
-        list(exp.models),
-        blocks * exp.block,
-        out / exp.name,
+        settings=exp.settings,
+        models=exp.models,
+        simulations=blocks * exp.block,
+        out=out / exp.name,
         seed=exp.seed,
         sampling=Sampling(target_accept=exp.target_accept, draws=exp.draws),
         jobs=jobs,
-        progress=True,
         test_quantities=exp.test_quantities,
-    )
+    ).results
 
 
 def _min_p(rows: pd.DataFrame, verdict: str) -> float:
-    from sbc.calibration import model_table
-    from sbc.stratified import strata_table, stratified_verdict
+    from sbc.results.calibration import model_table
+    from sbc.results.strata import strata_table, stratified_verdict
 
     if verdict == "marginal":
         return float(model_table(rows)["min_p_holm"].iloc[0])
     if verdict == "stratified":
         return float(stratified_verdict(strata_table(rows))["stratified_min_p_holm"].iloc[0])
     # invalid contrast: strata of the true value of the first estimand, Holm over quantities
-    from sbc.calibration import ok_fits
+    from sbc.results.calibration import ok_fits
     from sbc.stats.strata import assign_strata, stratified_pvalues
     from sbc.stats.uniformity import holm
 
@@ -131,7 +130,7 @@ def _min_p(rows: pd.DataFrame, verdict: str) -> float:
 
 def measure(exp: Experiment, results: pd.DataFrame, step: int) -> tuple[list, list]:
     """Per (model, block, verdict): min Holm p at every checked N and the first flagged N."""
-    from sbc.calibration import ALPHA
+    from sbc.results.calibration import ALPHA
 
     rows, curves = [], []
     sims = sorted(results["simulation"].unique())
@@ -239,7 +238,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a third of the blocks")
     parser.add_argument("--only", nargs="*", default=None, help="experiment names")
     args = parser.parse_args()
-    from sbc.stratified import health_table
+    from sbc.results.strata import health_table
 
     rows, curves, health = [], [], []
     for exp in EXPERIMENTS:

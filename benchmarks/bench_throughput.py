@@ -109,8 +109,9 @@ def _floor(simulations: int) -> dict:
     data in, sample, read the draws into arrays): no rank, no diagnostic, no test quantity,
     nothing stored.
     """
-    from sbc import fitting, seeding
+    from sbc import seeding
     from sbc.backends import Sampling
+    from sbc.engine import task as fitting
     from scenarios import heights
 
     scenario = heights.SCENARIO
@@ -152,11 +153,12 @@ def _time_sampler() -> dict:
 
 def _sbc(config: dict) -> dict:
 
-    import scenarios
-    from sbc import fitting
-    from sbc.runner import run
+    from sbc import registry
+    from sbc.engine import task as fitting
+    from sbc.engine.runner import run
+    from sbc.engine.spec import Execution, RunSpec
 
-    scenario = scenarios.get(config.get("scenario", "heights"))
+    scenario = registry.get(config.get("scenario", "heights"))
     settings = scenario.resolve_settings(config.get("settings", {}))
     models = config.get("models") or scenario.default_models
     out: dict = {"compile": 0.0}
@@ -165,26 +167,25 @@ def _sbc(config: dict) -> dict:
         sampler = _time_sampler()  # and nutpie imported: imports are not compile time
         start = time.perf_counter()  # compile outside the timed run: reported apart
         for name in models:
-            fitting.compiled(scenario, settings, scenario.model(name), scenario.design(settings))
+            model = registry.model(scenario, name)
+            fitting.compiled(scenario, settings, model, scenario.design(settings))
         out["compile"] = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        results = run(
+        spec = RunSpec.build(
             scenario,
-            settings,
-            models,
-            config["simulations"],
-            folder,
-            seed=0,
-            jobs=config["jobs"],
+            settings=settings,
+            models=models,
+            simulations=config["simulations"],
             test_quantities=config.get("test_quantities", True),
         )
+        results = run(spec, folder, Execution(jobs=config["jobs"]))
         out["wall"] = time.perf_counter() - start
     fits = results.drop_duplicates(["simulation", "model"])
     out["fit_seconds"] = float(fits["fit_seconds"].sum())
     out["sampler_seconds"] = sampler["seconds"] if config["jobs"] == 1 else None
     out["fits"] = len(fits)
-    from sbc.runner import release_workers
+    from sbc.engine.execute import release_workers
 
     release_workers(wait=True)  # the workers exit and are waited for: peak memory counts them
     return out

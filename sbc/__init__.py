@@ -1,20 +1,29 @@
 """sbc: simulation-based calibration of hierarchical Bayesian models.
 
-The pipeline, one module per stage::
+The pipeline, one layer per folder, dependencies pointing down::
 
-    scenario.py        generative process, design, models, estimands   (scenarios/*.py)
-    backends/          compile a model once, refit it on new data      (nutpie.py, exact.py)
-    fitting.py         one simulation: simulate, fit every model, rank
-    checks.py          a scenario's mistakes caught before the run starts
-    worker.py          one simulation in a worker: fit timeout, error rows
-    runner.py          many simulations in parallel (joblib, local or Dask), resumable
-    store.py           Parquet results and run.json in the output folder
-    stats/             ranks, posterior summaries, uniformity (pure functions)
-    calibration.py     per (model, estimand) statistics and the verdict per model
-    report/            HTML: run report, real-data fit report, sweep index
-    mutants.py         planted-bug detection; realfit.py: fits to real data; sweep.py: grids
-    cli.py             the ``sbc`` command
-    testing/           calibration assertions, settings strategies, the pytest plugin
+    cli/, testing/, api.py   the ``sbc`` command, calibration assertions, the Python API
+    workflows/               run, posterior SBC, mutants, sweeps, real-data fits, loading
+    engine/  |  report/      tasks, workers, runner, fail-fast  |  HTML pages and figures
+    results/                 schema, store, calibration, strata, detection power
+    registry.py              scenarios and models by name (the catalogue: scenarios/)
+    mutate/                  generated mutants (graph rewriting)
+    scenario.py              the model interface: settings, design, process, models
+    backends/                compile a model once, refit it on new data
+    stats/, seeding.py       pure functions; random streams
+
+``sbc.run(...)`` and ``sbc.load(folder)`` are the Python interface (:mod:`sbc.api`).
 """
 
+from importlib import import_module
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {"run": "sbc.api", "load": "sbc.api", "Run": "sbc.api"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sbc' has no attribute {name!r}")

@@ -25,14 +25,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sbc.backends import FIELDS, Backend
+from sbc.backends import Backend, Sampling
+from sbc.errors import SettingError
 
 Draws = Mapping[str, np.ndarray]
 """Posterior draws by variable name, each of shape ``(chain, draw, *shape)``."""
-
-
-class SettingError(ValueError):
-    """A setting is unknown or has an impossible value."""
 
 
 @dataclass(frozen=True)
@@ -156,12 +153,10 @@ class Model:
     note: str = ""
 
     def __post_init__(self) -> None:
-        unknown = set(self.sampling) - set(FIELDS)
-        if unknown:
-            raise ValueError(
-                f"model {self.name}: unknown sampler setting {', '.join(sorted(unknown))} "
-                f"(known: {', '.join(FIELDS)})"
-            )
+        try:
+            Sampling.from_mapping(self.sampling)
+        except SettingError as exc:
+            raise SettingError(f"model {self.name}: {exc}") from None
 
 
 def mutant_models(
@@ -195,7 +190,7 @@ class Process:
 
     It is a simulator (``process(design, rng) -> Simulation``), so it is passed as a
     scenario's ``simulate``; split in two, it also lets posterior SBC
-    (:mod:`sbc.posterior_sbc`) simulate data from parameters drawn from a posterior.
+    (:mod:`sbc.workflows.posterior`) simulate data from parameters drawn from a posterior.
 
     Parameters
     ----------
@@ -391,21 +386,14 @@ class Scenario:
         return {s.name: s.default for s in self.settings}
 
     def model(self, name: str) -> Model:
-        """Return the model called ``name``.
+        """Return the declared model called ``name``.
 
-        A name of the form ``operator:variable[@model]`` is a generated mutant of one of
-        the declared models (see :mod:`sbc.mutate`), built on demand in any process.
+        Generated mutants (``operator:variable``) are not declared: find models by name
+        with :func:`sbc.registry.model`, which builds those too.
         """
         for model in self.models:
             if model.name == name:
                 return model
-        if ":" in name:
-            from sbc.mutate import MutationError, generated_model  # builds on the backends
-
-            try:
-                return generated_model(self, name)
-            except MutationError as exc:
-                raise SettingError(f"scenario {self.name}: {exc}") from None
         known = ", ".join(m.name for m in self.models)
         raise SettingError(f"scenario {self.name} has no model {name!r} (known: {known})")
 

@@ -36,7 +36,7 @@ def reference_rng(seed: int) -> np.random.Generator:
     """Generator for posterior SBC's reference fit (sampler seed, then the draws' order).
 
     One per run: the reference posterior given the real data is computed once, and each
-    simulation takes its parameters from it by index (:mod:`sbc.posterior_sbc`).
+    simulation takes its parameters from it by index (:mod:`sbc.workflows.posterior`).
     """
     return np.random.Generator(
         np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(_REFERENCE,)))

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import scenarios
+from sbc import registry
 from sbc.cli import main
 from sbc.scenario import SettingError
 from scenarios.alberta_data import (
@@ -149,7 +150,7 @@ def test_a_file_that_is_not_the_table_is_refused(tmp_path):
 
 def test_alberta_settings_read_the_extract_or_a_named_file(tmp_path):
     """No data setting uses the shipped extract; a missing file or unknown course is refused."""
-    scenario = scenarios.get("alberta")
+    scenario = registry.get("alberta")
     assert scenario.design(scenario.resolve_settings({})).n == 141
     assert scenario.design(scenario.resolve_settings({"min_students": 1})).n == 318
     with pytest.raises(SettingError, match="no data file"):

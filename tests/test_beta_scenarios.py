@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-import scenarios
-from sbc import seeding
+from sbc import registry, seeding
 from sbc.scenario import SettingError
 from scenarios import districts, school, schools
 from tests.strategies import districts_settings, school_settings, schools_settings, seeds
@@ -25,7 +24,7 @@ def _truths(sims, name):
 def test_registry_knows_the_beta_scenarios():
     """school, schools and districts are registered under their own names."""
     for name, module in MODULES.items():
-        assert scenarios.get(name) is module.SCENARIO
+        assert registry.get(name) is module.SCENARIO
         assert module.SCENARIO.name == name
 
 
@@ -283,7 +282,7 @@ def test_summed_beta_likelihood_equals_the_per_student_beta_density(name):
     """Per-school sufficient statistics give the log density of every score, summed."""
     from scipy import stats
 
-    scenario = scenarios.get(name)
+    scenario = registry.get(name)
     design = scenario.design(scenario.defaults)
     score = scenario.simulate(design, seeding.data_rng(0, 1)).data["score"]
     sums = school.score_sums(design, {"score": score})["score_sums"]

@@ -19,7 +19,7 @@ from sbc.cli import main
         (["run", "conjugate", "--set", "n"], "--set needs KEY=VALUE"),
         (["run", "conjugate", "--set", "prior_sd=-1"], "prior_sd=-1.0: must be positive"),
         (["run", "conjugate", "--models", "exact,magic"], "no model 'magic'"),
-        (["run", "conjugate", "--target-accept", "1.5"], "--target-accept must lie in (0, 1)"),
+        (["run", "conjugate", "--target-accept", "1.5"], "target_accept must lie in (0, 1)"),
         (["run", "conjugate", "--thin", "0"], "must be at least 1"),
         (["frobnicate"], "invalid choice"),
         (["summary", "/nonexistent/run"], "no results in /nonexistent/run"),
@@ -89,7 +89,7 @@ def test_interrupt_of_any_command_is_one_line_and_exit_130(tmp_path, monkeypatch
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("sbc.runner.run", interrupted)
+    monkeypatch.setattr("sbc.engine.runner.run", interrupted)
     assert main(["mutants", "heights", "--out", str(tmp_path), "-n", "5"]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "finished simulations are saved" in err

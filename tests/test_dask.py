@@ -5,15 +5,15 @@ import textwrap
 import pandas as pd
 import pytest
 
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
-from sbc.fitting import TIMING_COLUMNS
-from sbc.runner import run
-from sbc.store import RunStore
+from sbc.results.schema import TIMING_COLUMNS
+from sbc.results.store import RunStore
+from tests.helpers import run
 
 distributed = pytest.importorskip("distributed")
 
-CONJUGATE = scenarios.get("conjugate")
+CONJUGATE = registry.get("conjugate")
 SAMPLING = Sampling(chains=2, draws=100)
 
 
@@ -92,7 +92,7 @@ def test_a_worker_dying_mid_run_loses_and_duplicates_nothing(tmp_path, scheduler
     mark = tmp_path / "died"
     path = tmp_path / "dies.py"
     path.write_text(textwrap.dedent(DIES.format(mark=str(mark), mean=float(y.mean()))))
-    scenario = scenarios.get(str(path))
+    scenario = registry.get(str(path))
     kwargs = {"seed": 5, "sampling": SAMPLING}
     remote = run(
         scenario,
@@ -108,3 +108,49 @@ def test_a_worker_dying_mid_run_loses_and_duplicates_nothing(tmp_path, scheduler
     assert RunStore(tmp_path / "dask").finished() == set(range(12))
     local = run(CONJUGATE, CONJUGATE.defaults, ["exact"], 12, tmp_path / "local", **kwargs)
     pd.testing.assert_frame_equal(_comparable(local), _comparable(remote))
+
+
+ALWAYS_DIES = """
+import dataclasses
+import os
+import signal
+
+from scenarios.conjugate import SCENARIO as BASE
+from sbc.backends.exact import ExactNormal
+
+
+@dataclasses.dataclass(frozen=True)
+class AlwaysDies:
+    \"\"\"The exact posterior, but every fit of one simulation kills its worker process.\"\"\"
+
+    def compile(self, design, example):
+        return self
+
+    def fit(self, data, seed, sampling):
+        if abs(data["y"].mean() - {mean!r}) < 1e-12:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return ExactNormal(0.0, 1.0, 1.0).fit(data, seed, sampling)
+
+
+SCENARIO = dataclasses.replace(
+    BASE, models=(dataclasses.replace(BASE.models[0], backend=AlwaysDies()),)
+)
+"""
+
+
+def test_a_simulation_that_always_kills_its_dask_worker_is_an_error_not_the_end(
+    tmp_path, scheduler
+):
+    """Dask gives up on a task after its allowed failures; its fits record it, the run goes on."""
+    from sbc import seeding
+
+    y = CONJUGATE.simulate(CONJUGATE.design(CONJUGATE.defaults), seeding.data_rng(5, 2)).data["y"]
+    path = tmp_path / "always.py"
+    path.write_text(textwrap.dedent(ALWAYS_DIES.format(mean=float(y.mean()))))
+    scenario = registry.get(str(path))
+    kwargs = {"seed": 5, "sampling": SAMPLING, "backend": "dask", "scheduler": scheduler}
+    results = run(scenario, scenario.defaults, ["exact"], 6, tmp_path / "dask", **kwargs)
+    assert RunStore(tmp_path / "dask").finished() == set(range(6))
+    errors = results.set_index("simulation")["error"]
+    assert errors.loc[2].startswith("WorkerDied: ") and "KilledWorker" in errors.loc[2]
+    assert errors.drop(index=2).isna().all()

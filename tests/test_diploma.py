@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-import scenarios
-from sbc import seeding
+from sbc import registry, seeding
 from sbc.backends import Sampling
-from sbc.checks import check_scenario
-from sbc.sweep import load_spec
+from sbc.engine.preflight import check_scenario
+from sbc.workflows.sweep import load_spec
 from scenarios import diploma
 
 SCENARIO = diploma.SCENARIO
@@ -27,7 +26,7 @@ def test_design_has_unequal_authorities_and_schools():
 
 def test_scenario_is_registered_and_passes_its_check():
     """`diploma` is listed, every model passes the pre-run check, mutants are marked."""
-    assert "diploma" in scenarios.names()
+    assert "diploma" in registry.names()
     names = [m.name for m in SCENARIO.models]
     check_scenario(SCENARIO, SCENARIO.defaults, names)
     assert SCENARIO.default_models == [

@@ -7,16 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import scenarios
-from sbc import seeding
+from sbc import registry, seeding
 from sbc.backends import Sampling
-from sbc.calibration import estimand_table, model_table
 from sbc.cli import main
-from sbc.failfast import FailureWatch, ModelFailure
-from sbc.fitting import COMPILE_FAILED, Task, result_rows
+from sbc.engine.execute import release_workers
+from sbc.engine.failfast import FailureWatch, ModelFailure
+from sbc.engine.task import Task
+from sbc.engine.worker import Job, work
 from sbc.report.html import render
-from sbc.store import RunStore
-from sbc.worker import Job, work
+from sbc.results.calibration import estimand_table, model_table
+from sbc.results.schema import COMPILE_FAILED, result_rows
+from sbc.results.store import RunStore
 
 SCENARIO = '''
 import dataclasses
@@ -112,7 +113,7 @@ def test_compile_error_stops_the_run_at_once_in_one_line(capsys, scenario_file, 
 @pytest.mark.parametrize("timeout", [None, 60.0])
 def test_a_simulation_with_an_uncompilable_model_fits_no_model(scenario_file, timeout):
     """Every model is compiled before any is fitted; a broken one comes back alone at once."""
-    scenario = scenarios.get(str(scenario_file))
+    scenario = registry.get(str(scenario_file))
     task = Task(scenario.name, tuple(scenario.defaults.items()), ("exact", "broken"), 0, 0,
                 Sampling(draws=20))  # fmt: skip
     rows = work(Job(task, timeout)).to_pandas()
@@ -140,20 +141,20 @@ def test_a_model_broken_between_runs_stops_and_keeps_finished_parts(
     args = ("--models", "exact,broken_later", "-j", "1")
     assert _run(capsys, scenario_file, out, "-n", "6", *args)[0] == 0
     monkeypatch.setenv("SBC_TEST_BROKEN", "1")
-    monkeypatch.setattr("sbc.fitting._COMPILED", {})  # as a new process would
+    release_workers(wait=True)  # each command has workers of its own
     code, err, _ = _run(capsys, scenario_file, out, "-n", "20", *args)
     assert code == 2 and "model broken_later: compiling it raised TypeError" in err
     assert "run stopped, 6 finished simulations kept in" in err
     assert RunStore(out).finished() == set(range(6))
     monkeypatch.delenv("SBC_TEST_BROKEN")
-    monkeypatch.setattr("sbc.fitting._COMPILED", {})
+    release_workers(wait=True)
     assert _run(capsys, scenario_file, out, "-n", "20", *args)[0] == 0  # resumes once fixed
     assert RunStore(out).finished() == set(range(20))
 
 
 def _first_values(seed: int) -> list[float]:
     """y[0] of the first seven simulations of ``seed``."""
-    scenario = scenarios.get("conjugate")
+    scenario = registry.get("conjugate")
     design = scenario.design(scenario.defaults)
     return [scenario.simulate(design, seeding.data_rng(seed, i)).data["y"][0] for i in range(7)]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
-from sbc.calibration import model_table
 from sbc.cli import main
-from sbc.runner import run
+from sbc.results.calibration import model_table
+from tests.helpers import run
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 SAMPLER = ("--chains", "2", "--tune", "200", "--draws", "200")
@@ -114,7 +114,7 @@ def test_gamma_with_a_predictor_is_calibrated_and_a_shifted_group_flagged(tmp_pa
     """A log-link gamma model passes; a frame attaching rows to the wrong group is flagged."""
     path = tmp_path / "waits.py"
     path.write_text(textwrap.dedent(GAMMA))
-    scenario = scenarios.get(str(path))
+    scenario = registry.get(str(path))
     models = ["partial_bambi", "mutant_shifted_group"]
     sampling = Sampling(chains=2, tune=200, draws=200)
     results = run(scenario, {}, models, 20, tmp_path / "out", sampling=sampling)

@@ -1,4 +1,7 @@
-"""No import cycles among the project's modules, deferred (in-function) imports included."""
+"""Imports point one way: no cycles, and every module imports only from lower layers.
+
+Deferred (in-function) imports count too; imports for typing only do not.
+"""
 
 import ast
 import graphlib
@@ -95,6 +98,71 @@ def test_the_project_has_no_import_cycle():
     assert cycle is None, f"import cycle: {' -> '.join(reversed(cycle))}"
 
 
+LAYERS: dict[str, int] = {
+    "sbc.errors": 0,
+    "sbc.seeding": 0,
+    "sbc.stats": 0,
+    "sbc.backends": 1,
+    "sbc.scenario": 2,
+    "sbc.mutate": 3,
+    "scenarios": 3,
+    "sbc.registry": 4,
+    "sbc.results": 5,
+    "sbc.engine": 6,
+    "sbc.report": 6,
+    "sbc.workflows": 7,
+    "sbc.cli": 8,
+    "sbc.testing": 8,
+    "sbc.api": 8,
+    "sbc": 9,
+}
+"""Layer of every package (or top-level module), lowest first: the pipeline's direction.
+
+A module may import modules of its own package and of lower layers only, so a value handed
+down is never handed back up: the engine and the report (layer 6) cannot import each
+other, the results layer cannot import the engine, nothing below the workflows imports a
+workflow, and only the registry among the layers below the command line and
+``sbc.testing`` reads the scenario catalogue."""
+
+
+def layer(module: str) -> tuple[str, int]:
+    """The package of ``module`` that :data:`LAYERS` names (the longest prefix), and its layer."""
+    parts = module.split(".")
+    for i in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:i])
+        if prefix in LAYERS:
+            return prefix, LAYERS[prefix]
+    raise KeyError(f"{module} belongs to no layer of LAYERS")
+
+
+def test_every_import_points_to_a_lower_layer():
+    """No module imports a module of its own layer's other packages or of a higher layer."""
+    wrong = []
+    for module, targets in import_graph(ROOT).items():
+        package, rank = layer(module)
+        for target in targets:
+            other, other_rank = layer(target)
+            if other == "sbc":
+                continue  # importing sbc.x runs sbc/__init__ first, which imports nothing
+            if other != package and other_rank >= rank:
+                wrong.append(
+                    f"{module} ({package}, layer {rank}) imports {target} (layer {other_rank})"
+                )
+    assert not wrong, "\n".join(wrong)
+    assert not import_graph(ROOT)["sbc"], "sbc/__init__.py imports modules: lazy names only"
+
+
+def test_only_the_registry_reads_the_scenario_catalogue():
+    """Below the command line and sbc.testing, only sbc.registry imports the scenarios package."""
+    readers = {
+        module
+        for module, targets in import_graph(ROOT).items()
+        if module.startswith("sbc") and any(t.split(".")[0] == "scenarios" for t in targets)
+    }
+    below = {m for m in readers if layer(m)[0] not in ("sbc.cli", "sbc.testing")}
+    assert below == {"sbc.registry"}, below
+
+
 def test_the_check_finds_a_cycle_through_a_deferred_import(tmp_path):
     """A cycle closed by an import inside a function (as sweep -> cli -> sweep was) is found."""
     (tmp_path / "pkg").mkdir()
@@ -117,7 +185,7 @@ def test_the_check_finds_a_cycle_through_a_deferred_import(tmp_path):
     assert set(find_cycle(graph)) == {"pkg.cli", "pkg.sweep"}
 
 
-@pytest.mark.parametrize("first", ["sbc.sweep", "sbc.report.sweep_html"])
+@pytest.mark.parametrize("first", ["sbc.workflows.sweep", "sbc.report.sweep_html"])
 def test_modules_import_first_in_a_fresh_interpreter(first):
     """The modules that used to close a cycle import on their own, before any other."""
     done = subprocess.run([sys.executable, "-c", f"import {first}"], capture_output=True)

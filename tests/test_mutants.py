@@ -4,13 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
 from sbc.cli import main
-from sbc.mutants import analyse, detection_table, plan, score_curve, scores
 from sbc.report.mutants_html import write_detection_report
 from sbc.report.mutants_text import recommendation
-from sbc.runner import run
+from sbc.results.detection import analyse, detection_table, score_curve, scores
+from sbc.workflows.mutants import plan
+from tests.helpers import run
 
 CATALOGUE = pd.DataFrame(
     [
@@ -27,7 +28,7 @@ CATALOGUE = pd.DataFrame(
 def exact_run(tmp_path_factory):
     """Exact posteriors of the conjugate scenario: a correct model and four 'mutants'."""
     out = tmp_path_factory.mktemp("mutants")
-    conjugate = scenarios.get("conjugate")
+    conjugate = registry.get("conjugate")
     models = list(CATALOGUE["model"])
     results = run(
         conjugate, conjugate.defaults, models, 120, out, seed=4, sampling=Sampling(draws=100)
@@ -98,7 +99,7 @@ def test_detection_report_files(exact_run):
 
 def test_plan_lists_correct_hand_written_and_generated_models():
     """Heights: partial, its four hand-written mutants, then the generated ones."""
-    heights = scenarios.get("heights")
+    heights = registry.get("heights")
     chosen = plan(heights, heights.defaults, operators=["index_shift", "drop_likelihood"])
     assert chosen.models[:5] == ["partial", *heights.mutants]
     assert chosen.models[5:] == ["drop_likelihood:obs", "index_shift:height"]
@@ -108,8 +109,8 @@ def test_plan_lists_correct_hand_written_and_generated_models():
 
 def test_every_scenario_marks_its_mutants_and_keeps_them_out_of_default_runs():
     """Each scenario with a partial model ships mutants, never among the default models."""
-    for name in scenarios.names():
-        scenario = scenarios.get(name)
+    for name in registry.names():
+        scenario = registry.get(name)
         if "partial" not in {m.name for m in scenario.models}:
             continue  # conjugate (the exact test scenario) and school (one school) pool nothing
         assert len(scenario.mutants) >= 2, name
@@ -123,7 +124,7 @@ def test_every_scenario_marks_its_mutants_and_keeps_them_out_of_default_runs():
         (["list", "--mutants"], "--mutants needs a SCENARIO"),
         (["mutants", "conjugate", "--model", "exact"], "no PyMC or Bambi model 'exact'"),
         (["mutants", "conjugate", "--operators", "nope"], "unknown operator nope"),
-        (["mutants", "conjugate", "--model", "pymc,pymc"], "distinct comma-separated"),
+        (["mutants", "conjugate", "--model", "pymc,pymc"], "--model names pymc twice"),
         (["run", "conjugate", "--models", "beta_swap:theta"], "does not apply to 'theta'"),
         (["run", "conjugate", "--models", "swap:theta"], "not a generated mutant name"),
     ],
@@ -159,7 +160,7 @@ def test_sbc_mutants_runs_generated_mutants_end_to_end(tmp_path, capsys):
 
 def test_an_escaped_dropped_likelihood_asks_for_the_likelihood_test_quantity():
     """Without a loglik quantity a dropped likelihood is invisible: the advice says so."""
-    from sbc.mutants import Analysis
+    from sbc.results.detection import Analysis
 
     table = pd.DataFrame(
         [

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import scenarios
+from sbc import registry
 from sbc.backends.nutpie import PyMCModel
 from sbc.mutate import (
     MutationError,
@@ -201,19 +201,19 @@ def test_names_are_tokens_that_round_trip():
 
 def test_scenario_resolves_generated_mutants_by_name_in_any_process():
     """scenario.model builds a generated mutant from its name alone; it pickles for workers."""
-    heights = scenarios.get("heights")
-    model = heights.model("prior_scale_x2:between_sd")
+    heights = registry.get("heights")
+    model = registry.model(heights, "prior_scale_x2:between_sd")
     assert model.mutant and model.name == "prior_scale_x2:between_sd"
     assert model.estimands is heights.model("partial").estimands
     again = pickle.loads(pickle.dumps(model))
     assert again.backend == model.backend
-    assert heights.model("index_shift:1_country@partial_bambi").backend.base == (
+    assert registry.model(heights, "index_shift:1_country@partial_bambi").backend.base == (
         heights.model("partial_bambi").backend
     )
     with pytest.raises(SettingError, match="no PyMC or Bambi model 'complete_x'"):
-        heights.model("prior_shift:sigma@complete_x")
+        registry.model(heights, "prior_shift:sigma@complete_x")
     with pytest.raises(SettingError, match="no model"):
-        heights.model("unknown")
+        registry.model(heights, "unknown")
 
 
 def test_a_fresh_process_builds_a_generated_mutant_from_its_name_alone():
@@ -222,9 +222,9 @@ def test_a_fresh_process_builds_a_generated_mutant_from_its_name_alone():
     import sys
 
     code = (
-        "import scenarios; from sbc import seeding; s = scenarios.get('heights'); "
+        "from sbc import registry, seeding; s = registry.get('heights'); "
         "d = s.design(s.defaults); ex = s.simulate(d, seeding.example_rng()).data; "
-        "g = s.model('prior_shift:sigma').backend.graph(d, ex); print(sorted(g.stored))"
+        "g = registry.model(s, 'prior_shift:sigma').backend.graph(d, ex); print(sorted(g.stored))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "'sigma__unshifted'" in out.stdout
@@ -232,8 +232,8 @@ def test_a_fresh_process_builds_a_generated_mutant_from_its_name_alone():
 
 def test_default_base_prefers_partial_then_the_first_pymc_model():
     """The partial model when present, else the first PyMC or Bambi model (never exact ones)."""
-    assert default_base(scenarios.get("heights")) == "partial"
-    assert default_base(scenarios.get("conjugate")) == "pymc"
+    assert default_base(registry.get("heights")) == "partial"
+    assert default_base(registry.get("conjugate")) == "pymc"
 
 
 def _estimands_theta(draws, design):
@@ -291,7 +291,7 @@ def test_equivalent_mutants_are_the_ones_the_graph_shows():
 
 def test_check_generated_rejects_a_variable_the_operator_does_not_apply_to():
     """`--models beta_swap:theta` on a model without a Beta is bad input, before any fit."""
-    conjugate = scenarios.get("conjugate")
+    conjugate = registry.get("conjugate")
     check_generated(conjugate, conjugate.defaults, ["exact", "prior_shift:theta"])
     with pytest.raises(MutationError, match="mutant beta_swap:theta"):
         check_generated(conjugate, conjugate.defaults, ["beta_swap:theta"])
@@ -324,10 +324,10 @@ def test_planted_operator_on_conjugate_gives_the_analytic_posterior(
     name, prior_mean, prior_sd, weight, sigma
 ):
     """Each mutant of the conjugate PyMC model has the conjugate posterior of its changed model."""
-    conjugate = scenarios.get("conjugate")
+    conjugate = registry.get("conjugate")
     design = conjugate.design(conjugate.resolve_settings({"sigma": 2.0}))
     y = np.linspace(-0.5, 1.5, design["n"])
-    graph = conjugate.model(name).backend.graph(design, {"y": y})
+    graph = registry.model(conjugate, name).backend.graph(design, {"y": y})
     graph.model["y"].set_value(y)
     mean, sd = _posterior_of_theta(graph.model, y)
     precision = 1 / prior_sd**2 + weight * design["n"] / sigma**2

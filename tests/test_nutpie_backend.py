@@ -7,9 +7,9 @@ import pytest
 from sbc import seeding
 from sbc.backends import Sampling
 from sbc.backends.nutpie import NutpieFitter
-from sbc.fitting import TIMING_COLUMNS
-from sbc.runner import run
+from sbc.results.schema import TIMING_COLUMNS
 from scenarios import heights
+from tests.helpers import run
 
 SAMPLING = Sampling(chains=2, tune=300, draws=300)
 

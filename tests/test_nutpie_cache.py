@@ -159,10 +159,10 @@ PROBE = """
 import sys
 import numpy as np
 sys.path.insert(0, {tests!r})
-import scenarios
+from sbc import registry
 from sbc import seeding
 from test_nutpie_cache import _call_logp
-scenario = scenarios.get("heights")
+scenario = registry.get("heights")
 design = scenario.design(scenario.defaults)
 example = scenario.simulate(design, seeding.example_rng()).data
 compiled = scenario.model("complete").backend.compile(design, example).compiled

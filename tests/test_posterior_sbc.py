@@ -7,16 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import sbc.posterior_sbc
-import scenarios
+import sbc.workflows.posterior
+from sbc import registry
 from sbc.backends import Sampling
 from sbc.backends.exact import normal_posterior
-from sbc.calibration import estimand_table
 from sbc.cli import main
-from sbc.fitting import TIMING_COLUMNS
-from sbc.posterior_sbc import REFERENCE_FILE, Reference
-from sbc.runner import run
+from sbc.engine.runner import run as engine_run
+from sbc.engine.simulate import join
+from sbc.engine.spec import Execution, RunSpec
+from sbc.results.calibration import estimand_table
+from sbc.results.schema import TIMING_COLUMNS
 from sbc.scenario import SettingError
+from sbc.workflows.posterior import REFERENCE_FILE, Reference, parameters
 
 REAL = np.array([2.9, 1.7, 3.1, 2.2, 2.6, 3.4, 1.9, 2.8, 2.4, 3.0])
 """A real data set far in the prior's tail (prior Normal(0, 1), sigma 1): the posterior
@@ -50,18 +52,10 @@ def _scenario_file(folder, extra="", name="conjugate_real"):
 
 
 def _run(path, out, models=("exact", "biased"), n=200, jobs=1, **kwargs):
-    scenario = scenarios.get(str(path))
-    return run(
-        scenario,
-        scenario.defaults,
-        list(models),
-        n,
-        out,
-        seed=2,
-        sampling=SAMPLING,
-        jobs=jobs,
-        posterior=REFERENCE,
-        **kwargs,
+    scenario = registry.get(str(path))
+    spec = RunSpec.build(scenario, models=models, simulations=n, seed=2, sampling=SAMPLING)
+    return engine_run(
+        spec, out, Execution(jobs=jobs), parameters=parameters(spec, REFERENCE), **kwargs
     )
 
 
@@ -100,7 +94,7 @@ def test_posterior_sbc_does_not_depend_on_jobs_and_resumes_with_the_saved_refere
     def no_refit(*args, **kwargs):
         raise AssertionError("the reference posterior is fitted once per run folder")
 
-    monkeypatch.setattr(sbc.posterior_sbc, "fit_reference", no_refit)
+    monkeypatch.setattr(sbc.workflows.posterior, "fit_reference", no_refit)
     longer = _run(path, tmp_path / "one", n=40)
     pd.testing.assert_frame_equal(_comparable(longer[longer["simulation"] < 30]), _comparable(one))
     assert (tmp_path / "one" / REFERENCE_FILE).read_bytes() == saved
@@ -108,11 +102,11 @@ def test_posterior_sbc_does_not_depend_on_jobs_and_resumes_with_the_saved_refere
 
 def test_reference_pool_is_thinned_shuffled_and_seeded(tmp_path):
     """The pool holds chains * ceil(draws / thin) draws, in an order set by the run seed."""
-    scenario = scenarios.get(str(_scenario_file(tmp_path)))
+    scenario = registry.get(str(_scenario_file(tmp_path)))
     reference = Reference("exact", Sampling(chains=4, draws=50))
-    pool, info = sbc.posterior_sbc.fit_reference(scenario, scenario.defaults, reference, 1)
-    again, _ = sbc.posterior_sbc.fit_reference(scenario, scenario.defaults, reference, 1)
-    other, _ = sbc.posterior_sbc.fit_reference(scenario, scenario.defaults, reference, 2)
+    pool, info = sbc.workflows.posterior.fit_reference(scenario, scenario.defaults, reference, 1)
+    again, _ = sbc.workflows.posterior.fit_reference(scenario, scenario.defaults, reference, 1)
+    other, _ = sbc.workflows.posterior.fit_reference(scenario, scenario.defaults, reference, 2)
     assert info["size"] == len(pool["theta"]) == 4 * -(-50 // info["thin"])
     np.testing.assert_array_equal(pool["theta"], again["theta"])
     assert not np.array_equal(pool["theta"], other["theta"])
@@ -162,7 +156,7 @@ def test_command_line_posterior_run_writes_a_report_that_says_its_mode(tmp_path,
 @pytest.mark.parametrize("name", ["heights", "school", "schools", "districts", "conjugate"])
 def test_every_reference_model_carries_the_parameters_of_its_process(name):
     """Each shipped reference model has every parameter its process needs, by name."""
-    scenario = scenarios.get(name)
+    scenario = registry.get(name)
     design = scenario.design(scenario.defaults)
     rng = np.random.default_rng(0)
     params = scenario.simulate.prior(design, rng)
@@ -176,7 +170,7 @@ def test_every_reference_model_carries_the_parameters_of_its_process(name):
 
 def test_process_prior_then_generate_is_the_scenario_simulator():
     """A Process draws the prior then the data from one stream: the split changes nothing."""
-    scenario = scenarios.get("heights")
+    scenario = registry.get("heights")
     design = scenario.design(scenario.defaults)
     one = scenario.simulate(design, np.random.default_rng(9))
     rng = np.random.default_rng(9)
@@ -188,10 +182,10 @@ def test_process_prior_then_generate_is_the_scenario_simulator():
 
 def test_join_refuses_data_sets_with_other_keys():
     """Real and new data are joined key by key; a key present in one only is an error."""
-    joined = sbc.posterior_sbc.join({"y": np.arange(2)}, {"y": np.arange(3)})
+    joined = join({"y": np.arange(2)}, {"y": np.arange(3)})
     assert joined["y"].tolist() == [0, 1, 0, 1, 2]
     with pytest.raises(SettingError, match="joins them key by key"):
-        sbc.posterior_sbc.join({"y": np.arange(2)}, {"z": np.arange(2)})
+        join({"y": np.arange(2)}, {"z": np.arange(2)})
 
 
 XLSX = next(
@@ -208,19 +202,18 @@ XLSX = next(
 def test_alberta_posterior_sbc_refits_on_real_plus_new_school_means(tmp_path, monkeypatch):
     """Alberta models refit on 2 x 141 school means; truths near the real data's posterior."""
     monkeypatch.setenv("SBC_CACHE_DIR", str(tmp_path / "cache"))
-    alberta = scenarios.get("alberta")
+    alberta = registry.get("alberta")
     settings = alberta.resolve_settings({"data": str(XLSX)})
     reference = Reference("partial", Sampling(chains=4, tune=200, draws=50))
-    results = run(
+    spec = RunSpec.build(
         alberta,
-        settings,
-        ["partial"],
-        2,
-        tmp_path / "out",
+        settings=settings,
+        models=["partial"],
+        simulations=2,
         seed=1,
         sampling=Sampling(chains=2, tune=200, draws=50),
-        posterior=reference,
     )
+    results = engine_run(spec, tmp_path / "out", parameters=parameters(spec, reference))
     assert results["error"].isna().all()
     design = alberta.design(settings)
     assert alberta.augment(design).school.tolist() == [*range(141), *range(141)]

@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
 from sbc.cli import main
-from sbc.fitting import TIMING_COLUMNS
-from sbc.runner import run
-from sbc.store import RunStore
+from sbc.results.schema import TIMING_COLUMNS
+from sbc.results.store import RunStore
+from tests.helpers import run
 
-CONJUGATE = scenarios.get("conjugate")
+CONJUGATE = registry.get("conjugate")
 SAMPLING = Sampling(chains=2, draws=100)
 
 
@@ -140,7 +140,7 @@ def test_fit_timeout_records_the_stuck_fit_as_its_error(tmp_path, jobs):
     """A fit over --fit-timeout is stopped and recorded; other models and fits are unaffected."""
     path = tmp_path / "slow.py"
     path.write_text(textwrap.dedent(SLOW))
-    scenario = scenarios.get(str(path))
+    scenario = registry.get(str(path))
     start = time.perf_counter()
     results = run(
         scenario,
@@ -217,8 +217,8 @@ WORDS = st.sampled_from(
 @given(argv=st.lists(WORDS | st.text(max_size=8), max_size=8))
 def test_random_command_lines_never_give_a_traceback(argv, monkeypatch, tmp_path):
     """Any command line either is accepted or gets one `sbc: error:` line and exit 2."""
-    monkeypatch.setattr("sbc.runner.run", _accept)
-    monkeypatch.setattr("sbc.sweep.run_sweep", _accept)
+    monkeypatch.setattr("sbc.engine.runner.run", _accept)
+    monkeypatch.setattr("sbc.workflows.sweep.run_sweep", _accept)
     monkeypatch.chdir(tmp_path)
     argv = [a for a in argv if a not in ("-h", "--help") and not a.startswith("--h")]
     err, out = io.StringIO(), io.StringIO()
@@ -235,12 +235,18 @@ def test_random_command_lines_never_give_a_traceback(argv, monkeypatch, tmp_path
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["run", "conjugate", "--backend", "dask"], "--backend dask needs --scheduler ADDRESS"),
-        (["run", "conjugate", "--scheduler", "tcp://x:1"], "--scheduler needs --backend dask"),
+        (
+            ["run", "conjugate", "--backend", "dask"],
+            "the dask backend needs a scheduler address (--scheduler)",
+        ),
+        (
+            ["run", "conjugate", "--scheduler", "tcp://x:1"],
+            "a scheduler address needs the dask backend (--backend dask)",
+        ),
         (["run", "conjugate", "--fit-timeout", "0"], "must be a positive number of seconds"),
         (["run", "conjugate", "--fit-timeout", "soon"], "'soon' is not a number of seconds"),
-        (["run", "conjugate", "--models", "exact,,biased"], "comma-separated model names"),
-        (["run", "conjugate", "--models", "exact,exact"], "names a model twice"),
+        (["run", "conjugate", "--models", "exact,,biased"], "--models needs comma-separated names"),
+        (["run", "conjugate", "--models", "exact,exact"], "--models names exact twice"),
         (["run", "conjugate", "--set", "n=" + "9" * 30], "a setting value is out of range"),
         (["run", "conjugate", "--out", "a\x00b"], "is not a folder path"),
         (["run", "a\nb"], "unknown scenario 'a\\nb'"),

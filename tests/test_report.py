@@ -9,20 +9,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import sbc.fitting
-import sbc.worker
-import scenarios
+import sbc.engine.task
+import sbc.engine.worker
+from sbc import registry
 from sbc.backends import Sampling
-from sbc.calibration import model_table
 from sbc.cli import main
-from sbc.runner import run
+from sbc.results.calibration import model_table
 from scenarios import heights
+from tests.helpers import run
 
 
 @pytest.fixture(scope="module")
 def conjugate_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("conjugate")
-    conjugate = scenarios.get("conjugate")
+    conjugate = registry.get("conjugate")
     run(
         conjugate,
         conjugate.defaults,
@@ -41,8 +41,8 @@ def test_report_is_regenerated_from_stored_results_alone(conjugate_run, monkeypa
     def no_fitting(*args, **kwargs):
         raise AssertionError("the report must not fit")
 
-    monkeypatch.setattr(sbc.worker, "run_task", no_fitting)
-    monkeypatch.setattr(sbc.fitting, "fit_model", no_fitting)
+    monkeypatch.setattr(sbc.engine.worker, "run_task", no_fitting)
+    monkeypatch.setattr(sbc.engine.task, "fit_model", no_fitting)
     assert main(["report", str(conjugate_run)]) == 0
     html = (conjugate_run / "report.html").read_text()
     assert "Verdict by model" in html and "<svg" in html

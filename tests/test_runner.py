@@ -2,18 +2,20 @@
 
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
-from sbc.calibration import estimand_table
-from sbc.fitting import COLUMNS, TIMING_COLUMNS
-from sbc.runner import release_workers, run
-from sbc.store import RunStore, StoreError
+from sbc.engine.execute import release_workers
+from sbc.results.calibration import estimand_table
+from sbc.results.schema import COLUMNS, TIMING_COLUMNS
+from sbc.results.store import RunStore, StoreError
+from tests.helpers import run
 
-CONJUGATE = scenarios.get("conjugate")
+CONJUGATE = registry.get("conjugate")
 SETTINGS = CONJUGATE.defaults
 SAMPLING = Sampling(chains=2, draws=100)
 
@@ -69,7 +71,7 @@ def test_result_rows_read_back_as_pandas_frames_of_the_documented_dtypes(tmp_pat
     import numpy as np
     import pyarrow.parquet as pq
 
-    from sbc.fitting import _DTYPES, concat_rows, result_rows
+    from sbc.results.schema import _DTYPES, concat_rows, result_rows
 
     fitted = result_rows(
         {"simulation": 3, "model": "m", "estimand": ["a", "b"],
@@ -121,13 +123,13 @@ def test_resume_computes_only_missing_simulations(tmp_path, monkeypatch):
     """Re-running a finished run fits nothing; extending it fits only the new simulations."""
     _run(tmp_path, n=10)
     fitted = []
-    import sbc.fitting
-    import sbc.worker
+    import sbc.engine.task
+    import sbc.engine.worker
 
     monkeypatch.setattr(
-        sbc.worker,
+        sbc.engine.worker,
         "run_task",
-        lambda task: fitted.append(task.simulation) or sbc.fitting.run_task(task),
+        lambda task: fitted.append(task.simulation) or sbc.engine.task.run_task(task),
     )
     _run(tmp_path, n=10)
     assert fitted == []
@@ -198,8 +200,9 @@ def test_correct_model_is_not_flagged_more_often_with_test_quantities():
     import numpy as np
     from scipy import stats
 
-    from sbc.calibration import ALPHA
-    from sbc.fitting import Task, concat_rows, run_task
+    from sbc.engine.task import Task, run_task
+    from sbc.results.calibration import ALPHA
+    from sbc.results.schema import concat_rows
 
     reps, n = 30, 80
     flagged = {True: 0, False: 0}
@@ -226,19 +229,28 @@ def test_correct_model_is_not_flagged_more_often_with_test_quantities():
 
 @pytest.mark.parametrize("wait", [False, True])
 def test_release_workers_stops_the_idle_workers_and_a_later_run_starts_new_ones(tmp_path, wait):
-    """After a run, release_workers ends its loky workers; the next run works as before."""
-    from joblib.externals.loky import reusable_executor
+    """After a run, release_workers ends its worker processes; the next run works as before."""
+    from sbc.engine import pool
 
     first = _run(tmp_path / "first", n=4, jobs=2)
-    processes = list(reusable_executor._executor._processes.values())
-    assert processes
+    pids = pool.get_pool(2).pids()
+    assert pids
     release_workers(wait=wait)
-    deadline = time.monotonic() + 30  # killed by loky's manager thread, not joined here
-    while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(p.is_alive() for p in processes)
+    assert not any(_alive(p) for p in pids)
     again = _run(tmp_path / "again", n=4, jobs=2)
     pd.testing.assert_frame_equal(_comparable(first), _comparable(again))
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a reaped or zombie process does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_workers_keep_freed_memory_so_fits_do_not_page_fault_it_in_again():
@@ -248,8 +260,8 @@ def test_workers_keep_freed_memory_so_fits_do_not_page_fault_it_in_again():
 
     import numpy as np
 
+    from sbc.engine.worker import keep_freed_memory
     from sbc.stats.mcmc import diagnose
-    from sbc.worker import keep_freed_memory
 
     if not sys.platform.startswith("linux") or not keep_freed_memory():
         pytest.skip("needs glibc's mallopt")

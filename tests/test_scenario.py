@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-import scenarios
-from sbc import seeding
+from sbc import registry, seeding
 from sbc.scenario import SettingError
 from scenarios import heights
 from tests.strategies import heights_settings, seeds
@@ -11,9 +10,9 @@ from tests.strategies import heights_settings, seeds
 
 def test_registry_knows_heights_and_refuses_unknown_names():
     """Scenarios are found by name; an unknown name is a SettingError naming the known ones."""
-    assert scenarios.get("heights") is heights.SCENARIO
+    assert registry.get("heights") is heights.SCENARIO
     with pytest.raises(SettingError, match=r"unknown scenario 'nope'.*heights"):
-        scenarios.get("nope")
+        registry.get("nope")
 
 
 def test_settings_parse_text_and_keep_types():

@@ -5,25 +5,25 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
-from sbc.calibration import model_table
 from sbc.cli import main
-from sbc.fitting import COLUMNS, STATISTIC_PREFIX
-from sbc.runner import run
-from sbc.stats.pooling import means_spread_ratio, spread_ratio
-from sbc.stats.posterior import QUANTILES, quantile_column
-from sbc.stats.strata import assign_strata, stratified_pvalues
-from sbc.stratified import (
+from sbc.results.calibration import model_table
+from sbc.results.schema import COLUMNS, STATISTIC_PREFIX
+from sbc.results.strata import (
     STRATA_COLUMNS,
     health_table,
     strata_table,
     stratified_verdict,
     unhealthy,
 )
+from sbc.stats.pooling import means_spread_ratio, spread_ratio
+from sbc.stats.posterior import QUANTILES, quantile_column
+from sbc.stats.strata import assign_strata, stratified_pvalues
 from scenarios import heights
+from tests.helpers import run
 
-CONJUGATE = scenarios.get("conjugate")
+CONJUGATE = registry.get("conjugate")
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def test_runs_store_data_statistics_and_old_results_without_them_still_report(tm
 @pytest.mark.parametrize("name", ["heights", "school", "schools", "districts", "conjugate"])
 def test_every_scenario_declares_finite_data_statistics(name):
     """Each shipped scenario's data statistics are finite numbers on simulated data."""
-    scenario = scenarios.get(name)
+    scenario = registry.get(name)
     design = scenario.design(scenario.defaults)
     rng = np.random.default_rng(0)
     values = scenario.statistics(scenario.simulate(design, rng).data, design)

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sbc.calibration import MODEL_TIMING_COLUMNS
 from sbc.cli import main
-from sbc.store import RunStore
-from sbc.sweep import SpecError, load_spec, run_sweep
+from sbc.results.calibration import MODEL_TIMING_COLUMNS
+from sbc.results.store import RunStore
+from sbc.workflows.sweep import SpecError, load_spec, run_sweep
 
 SWEEPS = Path(__file__).parents[1] / "scenarios" / "sweeps"
 
@@ -40,7 +40,7 @@ def _spec(tmp_path, text=SPEC):
     return path
 
 
-def _stub_report(out):
+def _stub_report(out, *args, **kwargs):
     """Stand-in for the run report (tested in test_report.py; slow to draw)."""
     path = Path(out) / "report.html"
     path.write_text("report")
@@ -64,7 +64,7 @@ def test_sweep_runs_every_cell_and_writes_a_self_contained_report(tmp_path, monk
     assert "<svg" in html and "<script" not in html
     assert all(f'href="{cell}/report.html"' in html for cell in cells)
     assert re.search(r"<(img|link|iframe)\b", html) is None  # nothing loaded from elsewhere
-    from sbc.calibration import model_table
+    from sbc.results.calibration import model_table
 
     cell = model_table(pd.read_parquet(out / cells[2] / "results.parquet"))
     assert table.loc[4:5, "rel_rmse"].tolist() == pytest.approx(cell["rel_rmse"].tolist())
@@ -72,7 +72,7 @@ def test_sweep_runs_every_cell_and_writes_a_self_contained_report(tmp_path, monk
 
 def test_interrupted_sweep_resumes_only_what_is_missing(tmp_path, monkeypatch):
     """Re-running a stopped sweep computes only missing simulations; tables match a clean run."""
-    import sbc.runner
+    import sbc.engine.execute
 
     monkeypatch.setattr("sbc.report.html.write_report", _stub_report)
     spec = load_spec(_spec(tmp_path))
@@ -91,8 +91,8 @@ def test_interrupted_sweep_resumes_only_what_is_missing(tmp_path, monkeypatch):
         run_sweep(spec, tmp_path / "resumed")
     monkeypatch.setattr(RunStore, "write_part", original)
     fitted = []
-    real = sbc.runner.work
-    monkeypatch.setattr(sbc.runner, "work", lambda job: fitted.append(job) or real(job))
+    real = sbc.engine.execute.work
+    monkeypatch.setattr(sbc.engine.execute, "work", lambda job: fitted.append(job) or real(job))
     run_sweep(spec, tmp_path / "resumed")
     assert len(fitted) == 4 * 12 - 20
     timing = list(MODEL_TIMING_COLUMNS)
@@ -127,12 +127,12 @@ def test_interrupted_sweep_resumes_only_what_is_missing(tmp_path, monkeypatch):
         ('scenario = "conjugate"\nsimulations = 5\n[grid]\nsides = [1]\n', "no setting 'sides'"),
         (
             'scenario = "conjugate"\nsimulations = 5\n[sampling]\nwarmup = 3\n[grid]\nn = [1]\n',
-            "unknown key sampling.warmup",
+            "unknown sampler setting warmup",
         ),
         (
             'scenario = "conjugate"\nsimulations = 5\n[sampling]\ntarget_accept = 1\n'
             "[grid]\nn = [1]\n",
-            "sampling.target_accept must lie in (0, 1)",
+            "sampler setting target_accept must lie in (0, 1)",
         ),
         (
             'scenario = "conjugate"\nsimulations = 5\n[settings]\nn = 2\n[grid]\nn = [1]\n',

@@ -10,13 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import sbc.fitting
-import scenarios
+import sbc.engine.task
 import scenarios.conjugate
 from sbc.backends import Sampling
 from sbc.backends.exact import ExactNormal
 from sbc.cli import main
-from sbc.fitting import TIMING_COLUMNS
+from sbc.results.schema import TIMING_COLUMNS
 from sbc.scenario import Model, SettingError
 from sbc.testing import (
     CalibrationResult,
@@ -102,7 +101,7 @@ def test_checks_in_one_process_reuse_the_compiled_model(monkeypatch):
         return original(self, design, example)
 
     monkeypatch.setattr(ExactNormal, "compile", counting)
-    monkeypatch.setattr(sbc.fitting, "_COMPILED", {})
+    monkeypatch.setattr(sbc.engine.task, "_COMPILED", {})
     for seed in (1, 2):
         check_calibration("conjugate", "exact", simulations=5, seed=seed, settings={"n": 7})
     assert compiles == [7]

@@ -8,23 +8,23 @@ import pytest
 from hypothesis import find, given
 from hypothesis import strategies as st
 
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
 from sbc.scenario import SettingError
 from sbc.testing import assert_calibrated, bonferroni, property_settings, scenario_settings
 
-HEIGHTS = scenarios.get("heights")
+HEIGHTS = registry.get("heights")
 
 
-@pytest.mark.parametrize("name", scenarios.names())
+@pytest.mark.parametrize("name", registry.names())
 def test_every_scenario_gets_only_valid_settings(name):
     """Whatever is drawn for any scenario resolves unchanged, as --set values would."""
-    scenario = scenarios.get(name)
+    scenario = registry.get(name)
 
     @property_settings(max_examples=40)
     @given(settings=scenario_settings(scenario))
     def check(settings):
-        assert scenarios.resolve_settings(scenario, settings) == settings
+        assert registry.resolve_settings(scenario, settings) == settings
 
     check()
 

@@ -9,15 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
 from sbc.backends.nutpie import PyMCModel
-from sbc.checks import ScenarioCheckError, check_scenario
 from sbc.cli import main
-from sbc.fitting import TIMING_COLUMNS, Task, compiled, run_task
+from sbc.engine.preflight import ScenarioCheckError, check_scenario
+from sbc.engine.task import Task, compiled, run_task
 from sbc.report.html import write_report
-from sbc.runner import run
-from sbc.store import RunStore
+from sbc.results.schema import TIMING_COLUMNS
+from sbc.results.store import RunStore
+from tests.helpers import run
 
 SAMPLING = Sampling(chains=2, draws=100)
 EXAMPLE = Path(__file__).parents[1] / "examples" / "eight_schools.py"
@@ -44,10 +45,10 @@ def _comparable(frame):
 def test_file_scenario_runs_in_workers_and_equals_the_registered_one(tmp_path):
     """A copy of conjugate in a user file, run with two workers, gives conjugate's table."""
     path = _write(tmp_path, "mine", COPY.format(name="mine"))
-    mine = scenarios.get(str(path))
-    assert mine.name == str(path.resolve()) and scenarios.display_name(mine) == "mine"
-    assert scenarios.get(mine.name) is mine
-    base = scenarios.get("conjugate")
+    mine = registry.get(str(path))
+    assert mine.name == str(path.resolve()) and registry.display_name(mine) == "mine"
+    assert registry.get(mine.name) is mine
+    base = registry.get("conjugate")
     kwargs = {"seed": 2, "sampling": SAMPLING}
     ours = run(mine, mine.defaults, ["exact"], 12, tmp_path / "a", jobs=2, **kwargs)
     theirs = run(base, base.defaults, ["exact"], 12, tmp_path / "b", jobs=1, **kwargs)
@@ -56,10 +57,10 @@ def test_file_scenario_runs_in_workers_and_equals_the_registered_one(tmp_path):
 
 def test_module_object_reference_resolves(tmp_path):
     """`package.module:OBJECT` names any importable scenario object."""
-    scenario = scenarios.get("scenarios.conjugate:SCENARIO")
+    scenario = registry.get("scenarios.conjugate:SCENARIO")
     assert scenario.name == "scenarios.conjugate:SCENARIO"
-    assert scenarios.display_name(scenario) == "conjugate"
-    assert scenarios.get(scenario.name) is scenario
+    assert registry.display_name(scenario) == "conjugate"
+    assert registry.get(scenario.name) is scenario
 
 
 def test_scenario_objects_resolve_to_a_reference_workers_can_load(tmp_path, monkeypatch):
@@ -69,20 +70,20 @@ def test_scenario_objects_resolve_to_a_reference_workers_can_load(tmp_path, monk
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "offpath_module", module)
     spec.loader.exec_module(module)
-    found = scenarios.resolve(module.SCENARIO)
-    assert found.name == str(path.resolve()) and scenarios.display_name(found) == "offpath"
-    assert scenarios.resolve(module.SCENARIO) is found and scenarios.is_portable(found)
-    assert scenarios.resolve(module) is found
-    conjugate = scenarios.get("conjugate")
-    assert scenarios.resolve(conjugate) is conjugate and scenarios.resolve("conjugate") is conjugate
-    with pytest.raises(scenarios.ScenarioError, match="int is not a scenario"):
-        scenarios.resolve(42)
+    found = registry.resolve(module.SCENARIO)
+    assert found.name == str(path.resolve()) and registry.display_name(found) == "offpath"
+    assert registry.resolve(module.SCENARIO) is found and registry.is_portable(found)
+    assert registry.resolve(module) is found
+    conjugate = registry.get("conjugate")
+    assert registry.resolve(conjugate) is conjugate and registry.resolve("conjugate") is conjugate
+    with pytest.raises(registry.ScenarioError, match="int is not a scenario"):
+        registry.resolve(42)
 
 
 def test_two_files_declaring_one_name_do_not_share_compiled_models(tmp_path):
     """Scenarios are keyed by their file, so equal declared names cannot collide in a cache."""
-    one = scenarios.get(str(_write(tmp_path, "one", COPY.format(name="same"))))
-    two = scenarios.get(str(_write(tmp_path, "two", COPY.format(name="same"))))
+    one = registry.get(str(_write(tmp_path, "one", COPY.format(name="same"))))
+    two = registry.get(str(_write(tmp_path, "two", COPY.format(name="same"))))
     assert one.name != two.name
     design = one.design(one.defaults)
     assert compiled(one, one.defaults, one.model("exact"), design) is not compiled(
@@ -103,7 +104,7 @@ def test_command_line_runs_a_scenario_file(tmp_path, monkeypatch):
 def test_report_is_titled_with_the_declared_name_and_shows_the_reference(tmp_path):
     """A scenario file's report and run.json carry its declared name; its path sits beneath."""
     path = _write(tmp_path, "titled", COPY.format(name="my_titled"))
-    scenario = scenarios.get(str(path))
+    scenario = registry.get(str(path))
     out = tmp_path / "out"
     run(scenario, scenario.defaults, ["exact"], 3, out, sampling=SAMPLING)
     assert RunStore(out).record()["name"] == "my_titled"
@@ -179,7 +180,7 @@ def test_broken_user_scenario_is_a_one_line_error_before_the_run(
 
 def test_model_without_an_estimand_is_a_per_fit_error(tmp_path):
     """An estimand a model does not provide shows in the error column, naming the model."""
-    scenario = scenarios.get(f"{_write(tmp_path, 'broken', BROKEN)}:NO_ESTIMANDS")
+    scenario = registry.get(f"{_write(tmp_path, 'broken', BROKEN)}:NO_ESTIMANDS")
     task = Task(scenario.name, tuple(scenario.defaults.items()), ("exact",), 0, 0, SAMPLING)
     rows = run_task(task).to_pandas()
     assert rows["error"].str.contains("model exact yields no draws for theta").all()
@@ -187,7 +188,7 @@ def test_model_without_an_estimand_is_a_per_fit_error(tmp_path):
 
 def test_model_data_missing_from_the_simulation_names_the_model():
     """A PyMC model reading a data key the simulator does not produce is refused up front."""
-    scenario = scenarios.get(str(EXAMPLE))
+    scenario = registry.get(str(EXAMPLE))
     model = dataclasses.replace(
         scenario.model("none"), backend=PyMCModel(lambda d, e: None, data=("scores",))
     )
@@ -200,8 +201,8 @@ def test_model_data_missing_from_the_simulation_names_the_model():
 
 def test_eight_schools_example_is_a_valid_scenario():
     """The shipped example loads, passes the pre-run check and builds both PyMC models."""
-    scenario = scenarios.get(str(EXAMPLE))
-    assert scenarios.display_name(scenario) == "eight_schools"
+    scenario = registry.get(str(EXAMPLE))
+    assert registry.display_name(scenario) == "eight_schools"
     check_scenario(scenario, scenario.defaults, ["partial", "none"])
     design = scenario.design(scenario.defaults)
     assert scenario.estimands(design) == ("mu", "tau", *(f"theta[{j}]" for j in range(1, 9)))
@@ -230,7 +231,7 @@ SCENARIO = dataclasses.replace(BASE, simulate=simulate)
 
 def test_simulation_failing_at_run_time_is_recorded_per_fit(tmp_path):
     """A simulator raising for some simulations gives error rows there; the run goes on."""
-    scenario = scenarios.get(str(_write(tmp_path, "sometimes", FAILS_SOMETIMES)))
+    scenario = registry.get(str(_write(tmp_path, "sometimes", FAILS_SOMETIMES)))
     check_scenario(scenario, scenario.defaults, ["exact"])  # passes on the check's streams
     results = run(scenario, scenario.defaults, ["exact", "biased"], 20, tmp_path / "out")
     failed = results[results["error"].notna()]

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sbc.errors import SettingError
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -29,17 +31,25 @@ class Sampling:
     A model may declare its own sampler settings (:attr:`sbc.scenario.Model.sampling`), for
     a geometry that needs smaller steps or longer chains. :meth:`resolve` fills every unset
     field from those, then from :data:`DEFAULTS`; a field set here (by the user: ``--draws``,
-    a sweep's ``[sampling]``) applies to every model.
+    a sweep's ``[sampling]``, ``check_calibration(sampling=...)``) applies to every model.
+    The settings check themselves when made, so an impossible value is refused the same
+    way wherever it comes from.
 
     Parameters
     ----------
     chains, tune, draws : int or None
-        Number of chains, warm-up iterations and kept draws per chain.
+        Number of chains (at least 1), warm-up iterations (at least 0) and kept draws per
+        chain (at least 1).
     target_accept : float or None
-        NUTS target acceptance rate.
+        NUTS target acceptance rate, strictly between 0 and 1.
     adaptation : {"diag", "low_rank"} or None
         Mass-matrix adaptation: nutpie's diagonal estimate, or its low-rank correction for
         posteriors whose parameters are strongly correlated.
+
+    Raises
+    ------
+    sbc.errors.SettingError
+        For a value of the wrong type or out of range (one line naming the setting).
     """
 
     chains: int | None = None
@@ -47,6 +57,43 @@ class Sampling:
     draws: int | None = None
     target_accept: float | None = None
     adaptation: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, least in (("chains", 1), ("tune", 0), ("draws", 1)):
+            value = getattr(self, name)
+            if value is not None and (not _whole(value) or value < least):
+                raise SettingError(
+                    f"sampler setting {name} must be a whole number of at least {least}, "
+                    f"got {value!r}"
+                )
+        accept = self.target_accept
+        if accept is not None and (
+            isinstance(accept, bool)
+            or not isinstance(accept, int | float | np.floating)
+            or not 0 < accept < 1
+        ):
+            raise SettingError(f"sampler setting target_accept must lie in (0, 1), got {accept!r}")
+        if self.adaptation is not None and self.adaptation not in ADAPTATIONS:
+            raise SettingError(
+                f"sampler setting adaptation must be one of {', '.join(ADAPTATIONS)}, "
+                f"got {self.adaptation!r}"
+            )
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Sampling:
+        """Settings from a mapping (a sweep's ``[sampling]``, a model's own settings).
+
+        Raises
+        ------
+        sbc.errors.SettingError
+            For an unknown key or an impossible value.
+        """
+        unknown = sorted(set(values) - set(FIELDS))
+        if unknown:
+            raise SettingError(
+                f"unknown sampler setting {', '.join(unknown)} (known: {', '.join(FIELDS)})"
+            )
+        return cls(**values)
 
     def resolve(self, hints: Mapping[str, Any] | None = None) -> Sampling:
         """Every field set: this run's value, else the model's ``hints``, else the default."""
@@ -57,6 +104,10 @@ class Sampling:
                 value = hints.get(name)
             values[name] = getattr(DEFAULTS, name) if value is None else value
         return Sampling(**values)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 FIELDS: tuple[str, ...] = ("chains", "tune", "draws", "target_accept", "adaptation")

@@ -1,6 +1,6 @@
 """Figures of the report, drawn from precomputed data (no statistics here).
 
-Each function takes the per-model panel data of :func:`sbc.calibration.panel_data` for one
+Each function takes the per-model panel data of :func:`sbc.results.calibration.panel_data` for one
 group of estimands and returns a figure with one panel per model, side by side, so that
 pooling levels can be compared at a glance; they are drawn with the small SVG writer of
 :mod:`sbc.report.svg` (fast). :func:`to_svg` turns a figure into inline SVG; the sweep and

@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from sbc.calibration import (
+from sbc.report import figures
+from sbc.report.strata_html import health_section, mode_note, strata_section
+from sbc.results.calibration import (
     ALPHA,
     ESS_MIN,
     RHAT_MAX,
@@ -25,10 +27,8 @@ from sbc.calibration import (
     model_table,
     panel_data,
 )
-from sbc.report import figures
-from sbc.report.strata_html import health_section, mode_note, strata_section
+from sbc.results.store import RunStore
 from sbc.stats.strata import STRATA
-from sbc.store import RunStore
 
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2rem auto;
@@ -194,8 +194,8 @@ def render(
     """HTML text of the report for a results table and its ``run.json`` record.
 
     ``strata`` is the number of equal-count strata of each data statistic; ``estimands``
-    and ``strata_table`` are the results' :func:`~sbc.calibration.estimand_table` and
-    :func:`~sbc.stratified.strata_table`, if already computed.
+    and ``strata_table`` are the results' :func:`~sbc.results.calibration.estimand_table` and
+    :func:`~sbc.results.strata.strata_table`, if already computed.
     """
     scenario = scenario_name(record)
     reference = str(record["identity"]["scenario"])
@@ -283,8 +283,8 @@ def write_report(
         Number of equal-count strata of each data statistic; default the run's own (``sbc
         run --strata``, recorded in ``run.json``), else 3 (tertiles).
     results, estimands, strata_table : pandas.DataFrame, optional
-        The stored results, their :func:`~sbc.calibration.estimand_table` and their
-        :func:`~sbc.stratified.strata_table`, when the caller already holds them (the end
+        The stored results, their :func:`~sbc.results.calibration.estimand_table` and their
+        :func:`~sbc.results.strata.strata_table`, when the caller already holds them (the end
         of a run); read and computed otherwise.
 
     Returns
@@ -294,7 +294,7 @@ def write_report(
 
     Raises
     ------
-    sbc.store.StoreError
+    sbc.results.store.StoreError
         If the folder holds no readable results.
     """
     store = RunStore(out)

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sbc.calibration import ALPHA
-from sbc.mutants import POWER, PROJECTED_UP_TO, Analysis, score_curve, scores
 from sbc.report import figures
 from sbc.report.html import CSS
 from sbc.report.mutants_text import recommendation
+from sbc.results.calibration import ALPHA
+from sbc.results.detection import POWER, PROJECTED_UP_TO, Analysis, score_curve, scores
 
 STATUS_CLASS = {
     "flagged": "ok",
@@ -174,9 +174,9 @@ def write_detection_report(
     out : path
         The run folder.
     analysis : Analysis
-        :func:`sbc.mutants.analyse` of the run.
+        :func:`sbc.results.detection.analyse` of the run.
     skipped : mapping, optional
-        Per correct model, what was not mutated (see :attr:`sbc.mutants.Plan.skipped`).
+        Per correct model, what was not mutated (see :attr:`sbc.results.detection.Plan.skipped`).
     title : str
         The scenario, for the heading.
     notes : sequence of str

@@ -1,16 +1,16 @@
 """The text of ``sbc mutants`` and ``sbc list --mutants``: what a run shows, what to do.
 
-:func:`recommendation` turns an :class:`sbc.mutants.Analysis` into the sentences printed
+:func:`recommendation` turns an :class:`sbc.results.detection.Analysis` into the sentences printed
 on the command line and shown at the top of ``mutants.html``: the mutation score, the
 escapes and the number of simulations each would need, and how that number is projected.
-:func:`listing` lists the mutants of a :class:`sbc.mutants.Plan`.
+:func:`listing` lists the mutants of a :class:`sbc.results.detection.Plan`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sbc.mutants import POWER, PROJECTED_UP_TO, Analysis, Plan, score_curve, scores
+from sbc.results.detection import POWER, PROJECTED_UP_TO, Analysis, Plan, score_curve, scores
 
 
 def listing(chosen: Plan) -> list[str]:

@@ -1,7 +1,7 @@
 """Figures of calibration by data stratum and by sampler health (no statistics here).
 
-Each figure takes the panel data of :func:`sbc.stratified.strata_panels` or
-:func:`sbc.stratified.health_panels` for one model: one column per stratum (or health
+Each figure takes the panel data of :func:`sbc.results.strata.strata_panels` or
+:func:`sbc.results.strata.health_panels` for one model: one column per stratum (or health
 subset), the ECDF difference of every quantity above (the simultaneous band of that
 stratum's size shaded, the range of all quantities in grey, the quantities that stray
 furthest in colour) and the coverage of central intervals against nominal below. Drawn

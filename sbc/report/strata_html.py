@@ -11,17 +11,17 @@ from typing import Any
 
 import pandas as pd
 
-from sbc.calibration import ALPHA, RHAT_MAX
 from sbc.report import figures
 from sbc.report.strata_figures import split_panels
-from sbc.stats.strata import STRATA
-from sbc.stratified import (
+from sbc.results.calibration import ALPHA, RHAT_MAX
+from sbc.results.strata import (
     health_panels,
     health_table,
     strata_panels,
     strata_table,
     stratified_verdict,
 )
+from sbc.stats.strata import STRATA
 
 
 def _p(value: float) -> str:
@@ -55,11 +55,11 @@ def strata_section(
     record : dict
         Its ``run.json`` (data statistic descriptions under ``data_statistics``).
     marginal : pandas.DataFrame
-        The marginal verdict (:func:`sbc.calibration.model_table`), shown beside.
+        The marginal verdict (:func:`sbc.results.calibration.model_table`), shown beside.
     k : int
         Number of strata per statistic.
     table : pandas.DataFrame, optional
-        The results' :func:`~sbc.stratified.strata_table` with ``k`` strata, if computed.
+        The results' :func:`~sbc.results.strata.strata_table` with ``k`` strata, if computed.
     """
     head = "<h2>Calibration by data stratum</h2>"
     strata = strata_table(results, k) if table is None else table

@@ -10,19 +10,54 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sbc.calibration import ALPHA
 from sbc.report import figures
 from sbc.report.html import CSS
+from sbc.results.calibration import ALPHA
 
-if TYPE_CHECKING:
-    from sbc.sweep import Spec
+
+@dataclass(frozen=True)
+class SweepPage:
+    """What the sweep page shows of a sweep besides its table.
+
+    Parameters
+    ----------
+    name, reference : str
+        The scenario's name as the user wrote it, and its reference.
+    grid : mapping of str to list
+        The swept settings and their values.
+    x : str
+        The grid key on the x axis.
+    settings : mapping
+        The settings fixed in every cell.
+    models : sequence of str
+        The models of every cell.
+    simulations, seed : int
+        Simulations per cell and the run seed.
+    """
+
+    name: str
+    reference: str
+    grid: Mapping[str, Sequence[Any]]
+    x: str
+    settings: Mapping[str, Any]
+    models: Sequence[str]
+    simulations: int
+    seed: int
+
+    @property
+    def other_keys(self) -> list[str]:
+        """Grid keys besides the x-axis setting (one line per combination of their values)."""
+        return [k for k in self.grid if k != self.x]
+
 
 METRICS: dict[str, str] = {
     "coverage90": "90% coverage (mean over estimands)",
@@ -30,13 +65,13 @@ METRICS: dict[str, str] = {
     "rel_width90": "90% width / prior sd",
     "min_p_holm": "calibration p (min Holm-adjusted)",
 }
-"""Per-model columns of :func:`sbc.calibration.model_table` compared across cells."""
+"""Per-model columns of :func:`sbc.results.calibration.model_table` compared across cells."""
 
 STYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v")
 
 
-def metric_figure(spec: Spec, summary: pd.DataFrame) -> str:
+def metric_figure(spec: SweepPage, summary: pd.DataFrame) -> str:
     """Inline SVG: one panel per metric, the metric against ``spec.x``, a line per series."""
     plt = figures.pyplot()
 
@@ -79,7 +114,7 @@ def metric_figure(spec: Spec, summary: pd.DataFrame) -> str:
     return figures.to_svg(fig)
 
 
-def _table(spec: Spec, summary: pd.DataFrame) -> str:
+def _table(spec: SweepPage, summary: pd.DataFrame) -> str:
     keys = list(spec.grid)
     columns = ["calibrated", "coverage90", "rel_rmse", "rel_width90", "min_p_holm"]
     columns += ["error_share", "divergent_share"]
@@ -103,11 +138,9 @@ def _table(spec: Spec, summary: pd.DataFrame) -> str:
     return f"<table><tr>{head}<th></th></tr>{''.join(body)}</table>"
 
 
-def render(spec: Spec, summary: pd.DataFrame) -> str:
+def render(spec: SweepPage, summary: pd.DataFrame) -> str:
     """HTML text of the sweep report."""
-    from scenarios import display_name
-
-    name = display_name(spec.scenario)
+    name = spec.name
     grid = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in spec.grid.items())
     fixed = ", ".join(f"{k}={v}" for k, v in spec.settings.items()) or "defaults"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -117,7 +150,7 @@ def render(spec: Spec, summary: pd.DataFrame) -> str:
 <style>{CSS}</style></head>
 <body>
 <h1>Simulation-based calibration sweep: {escape(name)}</h1>
-<p class="sub ref">scenario <code>{escape(spec.scenario.name)}</code></p>
+<p class="sub ref">scenario <code>{escape(spec.reference)}</code></p>
 <p class="sub">grid: {escape(grid)}; other settings: {escape(fixed)};
 {spec.simulations} simulations per cell, seed {spec.seed}; written {stamp}</p>
 <h2>Models across the grid</h2>
@@ -131,7 +164,7 @@ Holm-adjusted ECDF p-value (below {ALPHA}: not calibrated).</p>
 """
 
 
-def write_sweep_report(spec: Spec, summary: pd.DataFrame, out: Path) -> Path:
+def write_sweep_report(spec: SweepPage, summary: pd.DataFrame, out: Path) -> Path:
     """Write ``out/index.html`` and return its path."""
     path = Path(out) / "index.html"
     tmp = path.with_name(f".{path.name}.tmp")

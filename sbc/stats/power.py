@@ -1,7 +1,7 @@
 """Detection power of SBC as a function of the number of simulations (pure functions).
 
 A model is flagged when the smallest Holm-adjusted ``pot_c`` p-value over its ``k``
-quantities is below ``alpha`` (:mod:`sbc.calibration`); Holm's first step makes that
+quantities is below ``alpha`` (:mod:`sbc.results.calibration`); Holm's first step makes that
 "``k`` times the smallest raw p-value below ``alpha``". Two estimates of the chance that a
 run of ``m`` simulations flags a model:
 

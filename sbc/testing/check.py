@@ -1,13 +1,13 @@
 """Calibration checks for test suites: one SBC run of one model, and assertions on it.
 
-:func:`check_calibration` runs the ordinary pipeline (:func:`sbc.runner.run`, then
-:mod:`sbc.calibration`) for one model of a scenario and returns a
+:func:`check_calibration` runs the ordinary pipeline (:func:`sbc.engine.runner.run`, then
+:mod:`sbc.results.calibration`) for one model of a scenario and returns a
 :class:`~sbc.testing.result.CalibrationResult`; :func:`assert_calibrated` and
 :func:`assert_miscalibrated` raise an :class:`AssertionError` whose message names the
 quantities that failed, their p-values, coverage, sampler health, the report written for
 the failing check and the ``sbc run`` command that reproduces it.
 
-Compiled models are cached per process (:func:`sbc.fitting.compiled`), so checks of the
+Compiled models are cached per process (:func:`sbc.engine.task.compiled`), so checks of the
 same scenario, settings and model in one test session compile once with ``jobs=1``; with
 ``jobs > 1`` joblib reuses its loky worker processes, and their caches, between calls.
 """
@@ -22,11 +22,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
-from sbc.calibration import ALPHA, estimand_table, model_table
+from sbc.engine.spec import Execution, RunSpec
+from sbc.results.calibration import ALPHA
 from sbc.scenario import Model, Scenario, SettingError
 from sbc.testing import session
 from sbc.testing.result import DEFAULT_SAMPLING, CalibrationResult, percent
@@ -93,54 +92,44 @@ def check_calibration(
         An unknown scenario, model or setting, an impossible value, or a scenario that
         fails its pre-run check (one line naming the problem).
     """
-    from sbc.checks import check_scenario
-    from sbc.runner import run
+    from sbc.workflows.run import run_sbc
 
-    if not isinstance(simulations, int | np.integer) or simulations < 1:
-        raise SettingError(f"simulations must be a whole number of at least 1, got {simulations!r}")
-    if not isinstance(jobs, int | np.integer) or jobs < 1:
-        raise SettingError(f"jobs must be a whole number of at least 1, got {jobs!r}")
     if not 0 < alpha < 1:
         raise SettingError(f"alpha must lie in (0, 1), got {alpha!r}")
-    resolved, name = _with_model(scenarios.resolve(scenario), model)
-    if jobs > 1 and not scenarios.is_portable(resolved):
+    resolved, name = _with_model(registry.resolve(scenario), model)
+    spec = RunSpec.build(
+        resolved,
+        settings=settings,
+        models=[name],
+        simulations=simulations,
+        seed=seed,
+        sampling=sampling if sampling is not None else DEFAULT_SAMPLING,
+        thin=thin,
+        test_quantities=test_quantities,
+    )
+    execution = Execution(jobs=jobs)
+    if not execution.in_process and not registry.is_portable(resolved):
         raise SettingError(
-            f"scenario {scenarios.display_name(resolved)} is an object that no importable "
+            f"scenario {spec.name} is an object that no importable "
             "module or file defines at top level (a script's own objects do not count), so "
             "worker processes cannot load it: define it at module level, or use jobs=1"
         )
-    values = scenarios.resolve_settings(resolved, dict(settings or {}))
-    check_scenario(resolved, values, [name])
-    declared = scenarios.display_name(resolved)
-    folder = Path(out) if out is not None else session.new_folder(declared, name)
-    sampling = sampling or DEFAULT_SAMPLING
-    results = run(
-        resolved,
-        values,
-        [name],
-        simulations,
-        folder,
-        seed=seed,
-        sampling=sampling,
-        thin=thin,
-        jobs=jobs,
-        test_quantities=test_quantities,
-    )
-    quantities = estimand_table(results)
-    summary = model_table(results, quantities).iloc[0].to_dict()
+    folder = Path(out) if out is not None else session.new_folder(spec.name, name)
+    outcome = run_sbc(spec, folder, execution)
+    summary = outcome.models.iloc[0].to_dict()
     return CalibrationResult(
-        scenario=declared,
+        scenario=spec.name,
         reference=resolved.name,
         model=name,
-        settings=values,
+        settings=dict(spec.settings),
         defaults=resolved.defaults,
         simulations=simulations,
         seed=seed,
-        sampling=sampling,
+        sampling=spec.sampling,
         alpha=alpha,
         out=folder,
-        results=results,
-        quantities=quantities,
+        results=outcome.results,
+        quantities=outcome.quantities,
         summary=summary,
         temporary=out is None,
         thin=thin,
@@ -273,7 +262,7 @@ unique and each pair is one scenario (one compile) however often it is checked."
 def _with_model(scenario: Scenario, model: str | Model) -> tuple[Scenario, str]:
     """The scenario holding ``model``, and its name."""
     if isinstance(model, str):
-        scenario.model(model)
+        registry.model(scenario, model)
         return scenario, model
     if not isinstance(model, Model):
         raise SettingError(f"model must be a model name or a sbc.scenario.Model, got {model!r}")
@@ -282,9 +271,9 @@ def _with_model(scenario: Scenario, model: str | Model) -> tuple[Scenario, str]:
     key = (id(scenario), id(model))
     if key not in _AUGMENTED:
         models = (*(m for m in scenario.models if m.name != model.name), model)
-        declared = scenarios.display_name(scenario)
+        declared = registry.display_name(scenario)
         augmented = dataclasses.replace(scenario, name=declared, models=models)
-        _AUGMENTED[key] = (scenario, model, scenarios.resolve(augmented))
+        _AUGMENTED[key] = (scenario, model, registry.resolve(augmented))
     return _AUGMENTED[key][2], model.name
 
 

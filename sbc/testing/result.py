@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-import scenarios
+from sbc import registry
 from sbc.backends import Sampling
-from sbc.calibration import VERDICT_TEST, estimand_group
+from sbc.results.calibration import VERDICT_TEST, estimand_group
 
 DEFAULT_SAMPLING = Sampling()
 
@@ -45,11 +45,11 @@ class CalibrationResult:
     out : Path
         The run folder (``results.parquet``, ``run.json``; ``report.html`` once written).
     results : pandas.DataFrame
-        The results table (:data:`sbc.fitting.COLUMNS`).
+        The results table (:data:`sbc.results.schema.COLUMNS`).
     quantities : pandas.DataFrame
-        :func:`sbc.calibration.estimand_table` of the results: one row per quantity.
+        :func:`sbc.results.calibration.estimand_table` of the results: one row per quantity.
     summary : dict
-        The model's row of :func:`sbc.calibration.model_table` (coverage, health ...).
+        The model's row of :func:`sbc.results.calibration.model_table` (coverage, health ...).
     temporary : bool
         ``out`` was chosen by the check (removed after a passing assertion).
     thin : int or None
@@ -108,18 +108,20 @@ class CalibrationResult:
         return {name: name in failed or name in groups for name in names}
 
     def write_report(self) -> Path:
-        """Write ``summary.csv`` and the HTML report into :attr:`out`; return the report."""
-        from sbc.report.html import write_report
+        """The run folder's HTML report (written with the run); rewritten if it was removed."""
+        path = self.out / "report.html"
+        if path.is_file():
+            return path
+        from sbc.workflows.run import finish
 
-        self.quantities.to_csv(self.out / "summary.csv", index=False)
-        return write_report(self.out)
+        return finish(self.out, self.results).report
 
     def command(self) -> str | None:
         """The ``sbc run`` command that reproduces this check.
 
         ``None`` for a scenario object built in this process, which no command can name.
         """
-        if not scenarios.is_portable(self.reference):
+        if not registry.is_portable(self.reference):
             return None
         parts = ["sbc run", _quote(self.reference), "--models", _quote(self.model)]
         parts += ["--simulations", str(self.simulations), "--seed", str(self.seed)]

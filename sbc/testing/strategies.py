@@ -28,7 +28,7 @@ from typing import Any, Literal
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-import scenarios
+from sbc import registry
 from sbc.scenario import Scenario, Setting, SettingError
 
 # PyMC raises the recursion limit to 10000 when first imported (pymc.sampling.mcmc). If that
@@ -87,9 +87,9 @@ def scenario_settings(
     """
     if others not in ("drawn", "default"):
         raise SettingError(f"others must be 'drawn' or 'default', got {others!r}")
-    resolved = scenarios.resolve(scenario)
+    resolved = registry.resolve(scenario)
     by_name = {s.name: s for s in resolved.settings}
-    name = scenarios.display_name(resolved)
+    name = registry.display_name(resolved)
     unknown = [k for k in bounds if k not in by_name]
     if unknown:
         known = ", ".join(by_name) or "none"
@@ -150,7 +150,7 @@ def property_settings(
 
 def _valid_or_none(scenario: Scenario, values: Mapping[str, Any]) -> dict[str, Any] | None:
     try:
-        return scenarios.resolve_settings(scenario, values)
+        return registry.resolve_settings(scenario, values)
     except SettingError:
         return None
 

@@ -117,7 +117,7 @@ def estimand_table(results: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     results : pandas.DataFrame
-        A results table (see :data:`sbc.fitting.COLUMNS`).
+        A results table (see :data:`sbc.results.schema.COLUMNS`).
 
     Returns
     -------

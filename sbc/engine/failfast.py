@@ -5,7 +5,7 @@ run's fixed cost): each worker's first simulation is the check. :class:`FailureW
 reads every simulation's rows as the runner receives them and raises :class:`ModelFailure`
 
 * at once when a model's compile raised (``error`` starting with
-  :data:`sbc.fitting.COMPILE_FAILED`): compiling uses a fixed example data set, so every
+  :data:`sbc.results.schema.COMPILE_FAILED`): compiling uses a fixed example data set, so every
   later fit would raise the same;
 * when the first :data:`FIRST_FITS` fits of a model to arrive all raised (fewer if the run
   has fewer simulations).
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from sbc.fitting import COMPILE_FAILED, SIMULATION_FAILED
+from sbc.results.schema import COMPILE_FAILED, SIMULATION_FAILED
 from sbc.scenario import SettingError
 
 FIRST_FITS = 5

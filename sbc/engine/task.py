@@ -1,7 +1,10 @@
-"""Fit every model to one simulated data set and turn the draws into tidy result rows.
+"""One simulation: simulate a data set, fit every model to it, rank, summarise, as result rows.
 
-The per-worker cache of compiled models (:data:`_COMPILED`) lives at module level here, so
-each joblib/loky worker compiles a model once and refits it on every simulation it is given.
+This is where a task meets the models: :func:`compiled` compiles a model once per process
+(the per-worker cache :data:`_COMPILED` lives at module level here, so each worker process
+compiles a model once and refits it on every simulation it is given), :func:`run_task`
+simulates the data set and :func:`fit_model` fits one model and turns its draws into the
+rows of :mod:`sbc.results.schema`.
 """
 
 from __future__ import annotations
@@ -11,71 +14,19 @@ import traceback
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from sbc import seeding
+from sbc import registry, seeding
 from sbc.backends import Fitter, Sampling
+from sbc.engine.simulate import example, replicate
+from sbc.results.schema import COMPILE_FAILED, concat_rows, result_rows
 from sbc.scenario import Model, Scenario, Simulation
 from sbc.stats.mcmc import diagnose
-from sbc.stats.posterior import QUANTILES, diagnostics_summary, quantile_column, summarize
+from sbc.stats.posterior import diagnostics_summary, summarize
 from sbc.stats.ranks import fractional_rank, rank_statistic, thin, thinning_factor
-
-COLUMNS: tuple[str, ...] = (
-    "simulation",
-    "model",
-    "estimand",
-    "kind",
-    "true_value",
-    "rank",
-    "max_rank",
-    "pit",
-    "thin",
-    "post_mean",
-    "post_sd",
-    *(quantile_column(q) for q in QUANTILES),
-    "rhat",
-    "ess_bulk",
-    "ess_tail",
-    "divergences",
-    "n_draws",
-    "max_rhat",
-    "min_ess_bulk",
-    "min_ess_tail",
-    "grad_evals",
-    "tree_depth",
-    "fit_seconds",
-    "error",
-    "warnings",
-)
-"""Columns of the results table, one row per (simulation, model, estimand).
-
-``estimand`` names the quantity; ``kind`` says whether it is an ``estimand`` (a parameter
-of the generative process) or a ``test_quantity`` (a function of parameters and data, such
-as the log-likelihood, see :meth:`sbc.scenario.Scenario.quantities`). ``rhat``, ``ess_bulk``
-and ``ess_tail`` diagnose that quantity's draws; the per-fit columns ``max_rhat``,
-``min_ess_bulk`` and ``min_ess_tail`` summarise them over the estimands (the fit's health),
-``grad_evals`` and ``tree_depth`` are the sampler's mean leapfrog steps and tree depth per
-kept draw (what a draw costs), ``fit_seconds`` the sampler's wall time.
-"""
-
-COMPILE_FAILED = "compile failed: "
-"""Prefix of the ``error`` of a fit whose model could not be compiled."""
-
-SIMULATION_FAILED = "simulation failed: "
-"""Prefix of the ``error`` of every fit of a simulation the simulator could not produce."""
-
-STATISTIC_PREFIX = "stat:"
-"""Prefix of the data-statistic columns that follow :data:`COLUMNS` (``stat:between_within``):
-one per :class:`sbc.scenario.DataStatistic` of the scenario, the same in every row of a
-simulation. Runs made before data statistics existed have none."""
-
-TIMING_COLUMNS: tuple[str, ...] = ("fit_seconds",)
-"""Columns that measure wall time and so differ between otherwise identical runs."""
 
 _COMPILED: dict[tuple[Any, ...], Fitter] = {}
 """Per-process cache of compiled models, keyed by scenario, settings and model name."""
@@ -88,7 +39,7 @@ class Task:
     Parameters
     ----------
     scenario : str
-        Scenario name, resolved in the worker with :func:`scenarios.get`.
+        Scenario reference, resolved in the worker with :func:`sbc.registry.get`.
     settings : tuple of (str, value)
         The scenario's resolved settings.
     models : tuple of str
@@ -105,7 +56,7 @@ class Task:
         Also rank the scenario's test quantities (log-likelihood ...).
     reference : mapping of str to ndarray, optional
         Posterior SBC: the parameters of this simulation, one draw of the reference
-        posterior given the real data (:mod:`sbc.posterior_sbc`). The data set is then the
+        posterior given the real data (:mod:`sbc.workflows.posterior`). The data set is then the
         real data joined with data simulated from them, fitted on the augmented design.
     """
 
@@ -135,8 +86,6 @@ def compiled(
     key = (scenario.name, tuple(sorted(settings.items())), model.name, posterior)
     if key not in _COMPILED:
         if posterior:
-            from sbc.posterior_sbc import example
-
             data = example(scenario, scenario.design(dict(settings)))
         else:
             data = scenario.simulate(design, seeding.example_rng()).data
@@ -150,8 +99,6 @@ def prepare_design(scenario: Scenario, task: Task) -> tuple[Any, Simulation]:
     rng = seeding.data_rng(task.seed, task.simulation)
     if task.reference is None:
         return design, scenario.simulate(design, rng)
-    from sbc.posterior_sbc import replicate
-
     return replicate(scenario, design, task.reference, rng)
 
 
@@ -201,15 +148,13 @@ def run_task(task: Task) -> pa.Table:
     Returns
     -------
     pyarrow.Table
-        One row per (model, estimand) with the columns in :data:`COLUMNS` (see
-        :func:`result_rows`; ``.to_pandas()`` gives the results-table rows). A model whose
+        One row per (model, estimand) with the columns of
+        :data:`sbc.results.schema.COLUMNS` (see :func:`~sbc.results.schema.result_rows`; ``.to_pandas()`` gives the results-table rows). A model whose
         compilation or fit raised gets rows with the error text and no statistics. Every
         model is compiled first; if one cannot be, only its rows are returned (``error``
         starting with :data:`COMPILE_FAILED`) and no model is fitted.
     """
-    from scenarios import get
-
-    scenario = get(task.scenario)
+    scenario = registry.get(task.scenario)
     settings = dict(task.settings)
     design, simulation = prepare_design(scenario, task)
     estimands = scenario.estimands(design)
@@ -233,7 +178,9 @@ def run_task(task: Task) -> pa.Table:
     )
     broken = uncompilable(scenario, settings, design, task.models, prepared.posterior)
     names = task.models if broken is None else (broken,)  # the run stops on a broken model
-    return concat_rows([fit_model(prepared, scenario.model(name), task) for name in names])
+    return concat_rows(
+        [fit_model(prepared, registry.model(scenario, name), task) for name in names]
+    )
 
 
 def uncompilable(
@@ -246,12 +193,12 @@ def uncompilable(
     """Compile every model named (once per process); the first that cannot be, or ``None``.
 
     Compiling every model before fitting any lets a model that cannot be compiled stop the
-    run (:mod:`sbc.failfast`) without waiting for the other models' fits; fitting it then
+    run (:mod:`sbc.engine.failfast`) without waiting for the other models' fits; fitting it then
     compiles it again and records the error.
     """
     for name in names:
         try:
-            compiled(scenario, settings, scenario.model(name), design, posterior)
+            compiled(scenario, settings, registry.model(scenario, name), design, posterior)
         except Exception:
             return name
     return None
@@ -358,85 +305,3 @@ def _warning_text(caught: Sequence[warnings.WarningMessage]) -> str | None:
     """Distinct warning messages of one fit, one per line, or ``None``."""
     messages = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
     return "\n".join(messages) or None
-
-
-def result_rows(
-    columns: Mapping[str, Any], statistics: Mapping[str, float] | None = None
-) -> pa.Table:
-    """Rows of the results table as an Arrow table: every column of :data:`COLUMNS`, typed.
-
-    A column given as a scalar is repeated on every row, one not given is missing (null,
-    NaN for floats). The data ``statistics`` of the simulation follow as float columns
-    ``stat:<name>``. The schema carries pandas' metadata, so ``.to_pandas()`` and a Parquet
-    file written from the table give the results table's dtypes (``string``, ``Int64``).
-    Rows stay in Arrow from the fit to the run's Parquet files: building and writing them
-    costs about 1 ms a fit against 3.3 ms through a pandas frame.
-    """
-    n = len(columns["estimand"])
-    schema = _schema(tuple(statistics or ()))
-    arrays = []
-    for name in COLUMNS:
-        value = columns.get(name)
-        values = [value] * n if np.ndim(value) == 0 else value
-        kind = schema.field(name).type
-        if _DTYPES[name] == "float64":
-            arrays.append(pa.array(np.asarray(values, dtype=float), type=kind))
-        else:
-            arrays.append(pa.array(values, type=kind, from_pandas=True))
-    for value in (statistics or {}).values():
-        arrays.append(pa.array(np.full(n, value, dtype=float)))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-@lru_cache(maxsize=64)
-def _schema(statistics: tuple[str, ...]) -> pa.Schema:
-    """The Arrow schema (with pandas metadata) of result rows with these data statistics."""
-    empty = {name: pd.Series([], dtype=_DTYPES[name]) for name in COLUMNS}
-    empty |= {f"{STATISTIC_PREFIX}{name}": pd.Series([], dtype=float) for name in statistics}
-    return pa.Table.from_pandas(pd.DataFrame(empty), preserve_index=False).schema
-
-
-def concat_rows(tables: Sequence[pa.Table]) -> pa.Table:
-    """Result rows of several fits or simulations in one table.
-
-    Tables whose data-statistic columns differ (the error rows of a simulation that could
-    not be simulated have none) are joined as ``pandas.concat`` joins their frames: a
-    column missing from a table is null in its rows, in the order columns first appear.
-    """
-    if len({t.schema for t in tables}) <= 1:
-        return pa.concat_tables(tables)
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
-_DTYPES: dict[str, str] = {
-    "simulation": "int64",
-    "model": "string",
-    "estimand": "string",
-    "kind": "string",
-    "rank": "Int64",
-    "max_rank": "Int64",
-    "thin": "Int64",
-    "divergences": "Int64",
-    "n_draws": "Int64",
-    "error": "string",
-    "warnings": "string",
-    **{
-        c: "float64"
-        for c in (
-            "true_value",
-            "pit",
-            "post_mean",
-            "post_sd",
-            "rhat",
-            "ess_bulk",
-            "ess_tail",
-            "max_rhat",
-            "min_ess_bulk",
-            "min_ess_tail",
-            "grad_evals",
-            "tree_depth",
-            "fit_seconds",
-            *(quantile_column(q) for q in QUANTILES),
-        )
-    },
-}

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sbc.checks import one_line
-from sbc.fitting import SIMULATION_FAILED, Task, concat_rows, result_rows, run_task, uncompilable
+from sbc import registry
+from sbc.engine.task import Task, run_task, uncompilable
+from sbc.errors import one_line
+from sbc.results.schema import SIMULATION_FAILED, concat_rows, result_rows
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
@@ -71,7 +73,7 @@ def work(job: Job) -> pa.Table:
     A simulation whose data cannot be simulated gets one error row per (model, estimand)
     rather than stopping the run. With a fit timeout, every model is compiled first (not
     timed), then each is fitted under a timer that raises :class:`FitTimeout` inside the
-    fit, so the fit is recorded with that error by :func:`sbc.fitting.fit_model`.
+    fit, so the fit is recorded with that error by :func:`sbc.engine.task.fit_model`.
     """
     task = job.task
     keep_freed_memory()
@@ -79,7 +81,7 @@ def work(job: Job) -> pa.Table:
         if job.fit_timeout is None or threading.current_thread() is not threading.main_thread():
             return run_task(task)
         broken = _uncompilable(task)
-        if broken is not None:  # the run stops on it (sbc.failfast)
+        if broken is not None:  # the run stops on it (sbc.engine.failfast)
             return run_task(replace(task, models=(broken,)))
         return concat_rows(
             [_timed(replace(task, models=(m,)), job.fit_timeout) for m in task.models]
@@ -90,9 +92,7 @@ def work(job: Job) -> pa.Table:
 
 def _uncompilable(task: Task) -> str | None:
     """Compile every model of ``task`` (not timed); the first that cannot be, or ``None``."""
-    from scenarios import get
-
-    scenario = get(task.scenario)
+    scenario = registry.get(task.scenario)
     settings = dict(task.settings)
     design = scenario.design(settings)
     posterior = task.reference is not None
@@ -119,12 +119,15 @@ def _timed(task: Task, seconds: float) -> pa.Table:
         signal.signal(signal.SIGALRM, previous)
 
 
+def died(task: Task, error: str) -> pa.Table:
+    """Error rows of every fit of a simulation whose worker died (``WorkerDied: SIGKILL``)."""
+    return _failed(task, task.models, error)
+
+
 def _failed(task: Task, models: Sequence[str], error: str) -> pa.Table:
     """Error rows (one per model and estimand, no statistics) for a simulation."""
     try:
-        from scenarios import get
-
-        scenario = get(task.scenario)
+        scenario = registry.get(task.scenario)
         names = list(scenario.estimands(scenario.design(dict(task.settings))))
     except Exception:
         names = ["?"]

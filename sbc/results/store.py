@@ -32,6 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sbc.results.schema import SchemaError, concat_rows, validate
+
 PACKAGES: tuple[str, ...] = (
     "sbc-testbed",
     "numpy",
@@ -228,14 +230,19 @@ class RunStore:
         Raises
         ------
         StoreError
-            If it is missing or unreadable.
+            If it is missing, unreadable, or not a results table
+            (:func:`sbc.results.schema.validate`).
         """
         if not self.results_file.exists():
             raise StoreError(f"no results in {self.out} (expected {self.results_file})")
         try:
-            return pd.read_parquet(self.results_file)
+            table = pd.read_parquet(self.results_file)
         except (OSError, ValueError) as exc:
             raise StoreError(f"cannot read {self.results_file}: {_first_line(exc)}") from None
+        try:
+            return validate(table)
+        except SchemaError as exc:
+            raise StoreError(f"{self.results_file}: {exc}") from None
 
     def part_file(self, simulation: int) -> Path:
         """Path of simulation ``simulation``'s part."""
@@ -275,8 +282,6 @@ class RunStore:
         pandas.DataFrame
             Rows sorted by simulation, then in each simulation's model and estimand order.
         """
-        from sbc.fitting import concat_rows
-
         done = sorted(i for i in self.finished() if i < simulations)
         tables = []
         known = known or {}

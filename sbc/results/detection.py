@@ -1,16 +1,14 @@
-"""Detection power: whether SBC flags planted bugs ("mutants"), and with how many simulations.
+"""Detection power of a mutants run: which planted bugs SBC flags, and with how many simulations.
 
-``sbc mutants SCENARIO`` runs a correct model, the scenario's hand-written mutants and the
-mutants generated from the correct model's graph (:mod:`sbc.mutate`) on the same simulated
-data sets. This module is the pandas layer over that run (no I/O, no plotting):
+The pandas layer over a mutants run's results (no I/O, no plotting; the run itself is
+:mod:`sbc.workflows.mutants`):
 
-* :func:`plan` lists the models to run and a catalogue of what each one is;
-* :func:`analyse` gives each model's verdict (the one of :func:`sbc.calibration.model_table`:
-  Holm over the ``pot_c`` p-values of every estimand and test quantity, family-wise
-  :data:`sbc.calibration.ALPHA`), the verdict with estimands alone, which quantities
-  revealed it, its detection power against the number of simulations (subsampled within
-  the run, projected beyond it: :mod:`sbc.stats.power`) and the number of simulations it
-  would need;
+* :func:`analyse` gives each model's verdict (the one of
+  :func:`sbc.results.calibration.model_table`: Holm over the ``pot_c`` p-values of every
+  estimand and test quantity, family-wise :data:`sbc.results.calibration.ALPHA`), the
+  verdict with estimands alone, which quantities revealed it, its detection power against
+  the number of simulations (subsampled within the run, projected beyond it:
+  :mod:`sbc.stats.power`) and the number of simulations it would need;
 * :func:`scores` and :func:`score_curve` give the mutation score (share of non-equivalent
   mutants flagged) at the run's size and against the number of simulations.
 
@@ -19,7 +17,7 @@ The sentences printed and shown from this are in :mod:`sbc.report.mutants_text`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sbc import seeding
-from sbc.calibration import ALPHA, estimand_group
-from sbc.mutate import default_base, enumerate_mutants
-from sbc.mutate.choice import choose_base
-from sbc.scenario import Scenario
+from sbc.results.calibration import ALPHA, estimand_group
 from sbc.stats.power import (
     bounded_effects,
     effect_power,
@@ -79,84 +74,6 @@ class Plan:
     catalogue: pd.DataFrame
     skipped: Mapping[str, Mapping[str, str]]
     reasons: Mapping[str, str]
-
-
-def plan(
-    scenario: Scenario,
-    settings: Mapping[str, Any],
-    bases: Sequence[str] | None = None,
-    operators: Sequence[str] | None = None,
-    generated: bool = True,
-) -> Plan:
-    """The correct models, hand-written and generated mutants of a mutants run.
-
-    Parameters
-    ----------
-    scenario : Scenario
-        The scenario.
-    settings : mapping
-        Its resolved settings (the graph is built for this design).
-    bases : sequence of str, optional
-        Correct models to mutate; default :func:`sbc.mutate.choice.choose_base`
-        (``partial``, the only PyMC or Bambi model, or the one whose prior matches the
-        simulator best). The hand-written mutants run with the chosen model, or with
-        ``bases`` that include :func:`sbc.mutate.default_base` (``partial``).
-    operators : sequence of str, optional
-        Mutation operators to apply (default: all).
-    generated : bool
-        Generate mutants at all (``False``: hand-written mutants only).
-
-    Raises
-    ------
-    sbc.mutate.MutationError
-        For a model that cannot be mutated or an unknown operator.
-    """
-    default = default_base(scenario)
-    if bases:
-        bases, reasons = list(bases), dict.fromkeys(bases, "chosen with --model")
-        hand_base = default if default in bases else None
-    else:
-        base, why = choose_base(scenario, settings)
-        bases, reasons = ([base], {base: why}) if base else ([], {})
-        hand_base = base
-    rows = [_row(b, "correct", b, "", "", scenario.model(b).description) for b in bases]
-    # hand-written mutants are variants of the scenario's correct model
-    rows += [
-        _row(m, "hand-written", hand_base, "", "", scenario.model(m).description)
-        for m in (scenario.mutants if hand_base else [])
-    ]
-    skipped = {}
-    for base in bases if generated else []:
-        found = enumerate_mutants(scenario, settings, base, operators)
-        skipped[base] = dict(found.skipped) | {
-            name: f"rewrite failed: {error}" for name, error in found.broken.items()
-        }
-        rows += [
-            _row(m.name, "generated", base, m.operator, m.target, m.description, m.equivalent)
-            for m in found.mutants
-        ]
-    catalogue = pd.DataFrame(rows)
-    return Plan(list(catalogue["model"]) if len(catalogue) else [], catalogue, skipped, reasons)
-
-
-def _row(
-    model: str,
-    role: str,
-    base: str,
-    operator: str,
-    target: str,
-    description: str,
-    equivalent: str | None = None,
-) -> dict[str, str]:
-    return {
-        "model": model,
-        "role": role,
-        "base": base,
-        "operator": operator,
-        "target": target,
-        "description": description,
-        "equivalent": equivalent or "",
-    }
 
 
 @dataclass(frozen=True)

@@ -36,14 +36,19 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sbc import seeding
+from sbc import registry, seeding
 from sbc.backends import Sampling
-from sbc.scenario import Process, Scenario, SettingError, Simulation
+from sbc.engine.runner import Parameters
+from sbc.engine.simulate import process, replicate
+from sbc.engine.spec import RunSpec
+from sbc.errors import one_line
+from sbc.scenario import Scenario, SettingError
 from sbc.stats.mcmc import rhat_and_ess_bulk
 from sbc.stats.ranks import thinning_factor
 
@@ -75,92 +80,14 @@ class Reference:
         return {"model": self.model, "sampling": asdict(self.sampling)}
 
 
-def process(scenario: Scenario) -> Process:
-    """The scenario's two-step generative process, or a one-line error naming what lacks.
-
-    Raises
-    ------
-    SettingError
-        If the scenario cannot do posterior SBC.
-    """
-    from scenarios import display_name
-
-    name = display_name(scenario)
-    if scenario.real_data is None:
-        raise SettingError(f"scenario {name} has no real data: posterior SBC needs real_data")
-    if not isinstance(scenario.simulate, Process):
-        raise SettingError(
-            f"scenario {name}: posterior SBC needs simulate=sbc.scenario.Process(prior, "
-            "generate), data generation apart from the prior draw"
-        )
-    if scenario.augment is None:
-        raise SettingError(
-            f"scenario {name}: posterior SBC needs augment(design), the design of the real "
-            "data followed by one more block"
-        )
-    return scenario.simulate
-
-
 def default_reference(scenario: Scenario) -> str:
     """The scenario's declared reference model, or a one-line error."""
-    from scenarios import display_name
-
     if scenario.reference_model is None:
         raise SettingError(
-            f"scenario {display_name(scenario)} declares no reference_model for posterior "
+            f"scenario {registry.display_name(scenario)} declares no reference_model for posterior "
             "SBC; name one with --reference MODEL"
         )
     return scenario.reference_model
-
-
-def join(real: Mapping[str, np.ndarray], new: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The real data followed by the new data, key by key along the first axis.
-
-    Raises
-    ------
-    SettingError
-        If the two data sets do not have the same keys.
-    """
-    if set(real) != set(new):
-        raise SettingError(
-            f"real data has {sorted(real)} but simulated data has {sorted(new)}: "
-            "posterior SBC joins them key by key"
-        )
-    return {k: np.concatenate([np.asarray(real[k]), np.asarray(new[k])]) for k in real}
-
-
-def replicate(
-    scenario: Scenario, design: Any, params: Mapping[str, Any], rng: np.random.Generator
-) -> tuple[Any, Simulation]:
-    """One posterior SBC data set: the real data plus data simulated from ``params``.
-
-    Parameters
-    ----------
-    scenario : Scenario
-        A scenario that can do posterior SBC (:func:`process`).
-    design : object
-        The scenario's (real) design.
-    params : mapping
-        One reference draw of every parameter.
-    rng : numpy.random.Generator
-        The simulation's data stream.
-
-    Returns
-    -------
-    design : object
-        The augmented design the models are fitted on.
-    Simulation
-        The true estimand values implied by ``params`` and the joined data.
-    """
-    new = process(scenario).generate(design, params, rng)
-    data = join(scenario.real_data(design), new.data)
-    return scenario.augment(design), Simulation(new.truth, data)
-
-
-def example(scenario: Scenario, design: Any) -> dict[str, np.ndarray]:
-    """A data set of the augmented design's shapes (the real data twice), for compiling."""
-    real = scenario.real_data(design)
-    return join(real, real)
 
 
 def check(scenario: Scenario, settings: Mapping[str, Any], reference: Reference) -> None:
@@ -171,11 +98,9 @@ def check(scenario: Scenario, settings: Mapping[str, Any], reference: Reference)
     SettingError
         One line naming the scenario and the problem.
     """
-    from scenarios import display_name
-
-    generative = process(scenario)
-    scenario.model(reference.model)
-    name = display_name(scenario)
+    generative = process(scenario, registry.display_name(scenario))
+    registry.model(scenario, reference.model)
+    name = registry.display_name(scenario)
     design = scenario.design(dict(settings))
     try:
         params = generative.prior(design, seeding.example_rng())
@@ -183,8 +108,6 @@ def check(scenario: Scenario, settings: Mapping[str, Any], reference: Reference)
     except SettingError as exc:
         raise SettingError(f"scenario {name}: {exc}") from None
     except Exception as exc:
-        from sbc.checks import one_line
-
         raise SettingError(
             f"scenario {name}: simulating a posterior SBC data set raised {one_line(exc)}"
         ) from None
@@ -208,13 +131,11 @@ def fit_reference(
     SettingError
         If the reference model lacks a parameter of the generative process.
     """
-    from scenarios import display_name
-
-    generative = process(scenario)
+    generative = process(scenario, registry.display_name(scenario))
     design = scenario.design(dict(settings))
     real = scenario.real_data(design)
     names = list(generative.prior(design, seeding.example_rng()))
-    model = scenario.model(reference.model)
+    model = registry.model(scenario, reference.model)
     rng = seeding.reference_rng(seed)
     posterior = model.backend.compile(design, real).fit(
         real, int(rng.integers(2**32)), reference.sampling.resolve(model.sampling)
@@ -222,7 +143,7 @@ def fit_reference(
     missing = [n for n in names if n not in posterior.draws]
     if missing:
         raise SettingError(
-            f"scenario {display_name(scenario)}: reference model {reference.model} has no "
+            f"scenario {registry.display_name(scenario)}: reference model {reference.model} has no "
             f"variable {', '.join(missing)} that the generative process needs"
         )
     draws = {n: np.asarray(posterior.draws[n], dtype=float) for n in names}
@@ -271,6 +192,23 @@ def load_or_fit(
     return pool, info
 
 
-def draw(pool: Pool, simulation: int) -> dict[str, np.ndarray]:
-    """The parameters of simulation ``simulation``: draw number ``simulation`` of the pool."""
-    return {name: np.asarray(values[simulation]) for name, values in pool.items()}
+def parameters(spec: RunSpec, reference: Reference) -> Parameters:
+    """The parameter source of a posterior SBC run of ``spec`` (checked before any work).
+
+    Its draws are fitted once per run folder and kept there (``reference.npz``), so a
+    resumed or extended run reuses them.
+
+    Raises
+    ------
+    SettingError
+        One line naming the scenario and what posterior SBC lacks.
+    """
+    check(spec.scenario, spec.settings, reference)
+    load = partial(
+        load_or_fit,
+        scenario=spec.scenario,
+        settings=spec.settings,
+        reference=reference,
+        seed=spec.seed,
+    )
+    return Parameters(reference.identity(), load)

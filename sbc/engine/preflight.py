@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from sbc import seeding
-from sbc.scenario import Scenario, SettingError
+from sbc import registry, seeding
+from sbc.errors import SettingError, one_line
+from sbc.scenario import Scenario
 
 
 class ScenarioCheckError(SettingError):
@@ -37,7 +37,7 @@ def check_scenario(scenario: Scenario, settings: Mapping[str, Any], models: Sequ
         raise ScenarioCheckError(f"{where}: {problem}")
 
     for name in models:
-        scenario.model(name)
+        registry.model(scenario, name)
     try:
         design = scenario.design(dict(settings))
         estimands = tuple(scenario.estimands(design))
@@ -80,7 +80,7 @@ def check_scenario(scenario: Scenario, settings: Mapping[str, Any], models: Sequ
             )
         shapes = found
     for name in models:
-        backend = scenario.model(name).backend
+        backend = registry.model(scenario, name).backend
         keys = tuple(getattr(backend, "data", ())) + (
             (backend.response,) if isinstance(getattr(backend, "response", None), str) else ()
         )
@@ -98,12 +98,4 @@ def _float(value: Any) -> float:
 
 def display(scenario: Scenario) -> str:
     """The scenario's name as users wrote it (registered name, file or module:object)."""
-    from scenarios import display_name
-
-    return display_name(scenario)
-
-
-def one_line(exc: BaseException) -> str:
-    """The exception as ``Type: message`` on one line."""
-    text = "".join(traceback.format_exception_only(exc)).strip()
-    return " ".join(text.split())
+    return registry.display_name(scenario)

@@ -1,13 +1,13 @@
 """Calibration by data stratum and by sampler health: the pandas layer over :mod:`sbc.stats`.
 
-Beside :mod:`sbc.calibration` (marginal: every simulation pooled), this module splits a
+Beside :mod:`sbc.results.calibration` (marginal: every simulation pooled), this module splits a
 run's simulations
 
 * by **data statistics** (columns ``stat:<name>`` of the results, one value per simulation,
   see :class:`sbc.scenario.DataStatistic`): equal-count strata of each statistic (tertiles by
   default), the ranks of every quantity tested for uniformity in each stratum, and a
   *stratified verdict* per model: Holm's adjustment over every (quantity, statistic, stratum)
-  of the model, at the family-wise level :data:`sbc.calibration.ALPHA`. Strata of the data
+  of the model, at the family-wise level :data:`sbc.results.calibration.ALPHA`. Strata of the data
   are valid for a correct model (ranks are uniform conditionally on the data); strata of the
   true parameter values are not, and are never used;
 * by **sampler health**: fits with divergences or R-hat above :data:`RHAT_MAX` against the
@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sbc.calibration import ALPHA, RHAT_MAX, interval_columns, ok_fits
-from sbc.fitting import STATISTIC_PREFIX
+from sbc.results.calibration import ALPHA, RHAT_MAX, interval_columns, ok_fits
+from sbc.results.schema import STATISTIC_PREFIX
 from sbc.stats.coverage import covered, z_scores
 from sbc.stats.strata import (
     STRATA,
@@ -145,7 +145,7 @@ def stratified_verdict(strata: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per model: ``stratified_calibrated`` (no Holm-adjusted p below
-        :data:`~sbc.calibration.ALPHA` in any stratum of any statistic and quantity; None
+        :data:`~sbc.results.calibration.ALPHA` in any stratum of any statistic and quantity; None
         when no stratum could be tested),
         ``stratified_min_p_holm``, and ``stratified_worst`` (up to three flagged
         quantity / statistic / stratum triples with the smallest adjusted p).
@@ -253,7 +253,7 @@ def _ecdf_panel(rows: pd.DataFrame, title: str, highlight: int, prob: float) -> 
 
 def _coverage_panel(rows: pd.DataFrame, title: str) -> dict:
     """Coverage of the central intervals of each estimand group's parameters in ``rows``."""
-    from sbc.calibration import coverage_curve, estimand_group
+    from sbc.results.calibration import coverage_curve, estimand_group
 
     params = rows[rows["kind"] == "estimand"]
     curves = {
@@ -279,7 +279,7 @@ def strata_panels(
         Per stratum: ``ecdf`` (``x``, the ``lower``/``upper`` simultaneous ``prob`` band and
         one ECDF-difference curve per quantity under ``lines``, the ``highlight`` quantities
         that stray furthest named in ``highlight``) and ``coverage`` (per estimand group the
-        :func:`sbc.calibration.coverage_curve` of its parameters in that stratum).
+        :func:`sbc.results.calibration.coverage_curve` of its parameters in that stratum).
     """
     strata = simulation_strata(results, k)[statistic]
     values = results.drop_duplicates("simulation").set_index("simulation")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sbc import registry
 from sbc.backends import Sampling
 from sbc.scenario import Scenario, SettingError
 from sbc.stats.mcmc import rhat_and_ess_bulk
@@ -49,7 +50,7 @@ def fit_real(
     names = scenario.estimands(design)
     frames = []
     for name in models:
-        model = scenario.model(name)
+        model = registry.model(scenario, name)
         posterior = model.backend.compile(design, data).fit(
             data, seed, sampling.resolve(model.sampling)
         )
@@ -78,8 +79,8 @@ def write_fit(
     design = scenario.design(settings)
     observed = scenario.observed(design) if scenario.observed is not None else None
     path = out / "fit.html"
-    from scenarios import display_name
-
-    text = render_fit(display_name(scenario), settings, table, observed, reference=scenario.name)
+    text = render_fit(
+        registry.display_name(scenario), settings, table, observed, reference=scenario.name
+    )
     path.write_text(text, encoding="utf-8")
     return path

@@ -33,46 +33,62 @@ import math
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-import scenarios
-from sbc.backends import ADAPTATIONS, Sampling
-from sbc.scenario import Scenario, SettingError
+from sbc import registry
+from sbc.backends import Sampling
+from sbc.engine.spec import Execution, RunSpec
+from sbc.errors import SettingError
+from sbc.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sbc.report.sweep_html import SweepPage
 
 TOP_KEYS = ("scenario", "models", "simulations", "seed", "thin", "test_quantities", "x")
 TABLES = ("settings", "sampling", "grid")
-SAMPLING_KEYS = {
-    "chains": int,
-    "tune": int,
-    "draws": int,
-    "target_accept": float,
-    "adaptation": str,
-}
 
 
-class SpecError(ValueError):
+class SpecError(SettingError):
     """A sweep specification is unreadable or invalid (reported in one line, exit 2)."""
 
 
 @dataclass(frozen=True)
 class Spec:
-    """A parsed and validated sweep specification."""
+    """A parsed and validated sweep specification.
+
+    ``run`` is the run every cell makes, with the fixed settings only; a cell's run is
+    ``run`` with its grid values set (:meth:`cell_spec`).
+    """
 
     path: Path
-    scenario: Scenario
-    models: tuple[str, ...]
-    simulations: int
+    run: RunSpec
     grid: dict[str, list[Any]]
     settings: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    sampling: Sampling = field(default_factory=Sampling)
-    thin: int | None = None
-    test_quantities: bool = True
     x: str = ""
+
+    @property
+    def scenario(self) -> Scenario:
+        """The swept scenario."""
+        return self.run.scenario
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models every cell runs."""
+        return self.run.models
+
+    @property
+    def simulations(self) -> int:
+        """Simulations per cell."""
+        return self.run.simulations
+
+    @property
+    def seed(self) -> int:
+        """The run seed of every cell."""
+        return self.run.seed
 
     @property
     def other_keys(self) -> list[str]:
@@ -86,6 +102,11 @@ class Spec:
             dict(zip(keys, values, strict=True))
             for values in itertools.product(*self.grid.values())
         ]
+
+    def cell_spec(self, cell: Mapping[str, Any]) -> RunSpec:
+        """The run of one cell (its settings resolved and checked)."""
+        settings = registry.resolve_settings(self.scenario, self.settings | dict(cell))
+        return replace(self.run, settings=settings)
 
 
 def cell_name(cell: Mapping[str, Any]) -> str:
@@ -132,37 +153,18 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     ref = raw["scenario"]
     if not isinstance(ref, str) or not ref:
         raise fail(f"scenario must be a name, file path or module:OBJECT, got {ref!r}")
-    if not scenarios.is_registered(ref) and (ref.endswith(".py") or "/" in ref.split(":")[0]):
+    if not registry.is_registered(ref) and (ref.endswith(".py") or "/" in ref.split(":")[0]):
         if not Path(ref).is_absolute():
             ref = str(path.parent / ref)
-    try:
-        scenario = scenarios.get(ref)
-    except SettingError as exc:
-        raise fail(str(exc)) from None
-    models = raw.get("models", scenario.default_models)
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        raise fail(f"models must be a non-empty list of model names, got {models!r}")
-    if len(set(models)) < len(models):
-        raise fail(f"models names a model twice: {models!r}")
-    simulations = raw["simulations"]
-    if not _whole(simulations) or simulations < 1:
-        raise fail(f"simulations must be a whole number of at least 1, got {simulations!r}")
-    seed = raw.get("seed", 0)
-    if not _whole(seed) or seed < 0:
-        raise fail(f"seed must be a whole number of at least 0, got {seed!r}")
     thin = raw.get("thin", "ess")
     if thin != "ess" and (not _whole(thin) or thin < 1):
         raise fail(f"thin must be 'ess' or a whole number of at least 1, got {thin!r}")
-    test_quantities = raw.get("test_quantities", True)
-    if not isinstance(test_quantities, bool):
-        raise fail(f"test_quantities must be true or false, got {test_quantities!r}")
     tables = {}
     for key in TABLES:
         table = raw.get(key, {})
         if not isinstance(table, dict):
             raise fail(f"{key} must be a table ([{key}]), got {table!r}")
         tables[key] = table
-    sampling = _sampling(tables["sampling"], fail)
     grid = tables["grid"]
     if not grid:
         raise fail("grid needs at least one setting with a list of values")
@@ -180,56 +182,33 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     x = raw.get("x", next(iter(grid)))
     if x not in grid:
         raise fail(f"x must be one of the grid keys ({', '.join(grid)}), got {x!r}")
-    spec = Spec(
-        path=path,
-        scenario=scenario,
-        models=tuple(models),
-        simulations=simulations,
-        grid=grid,
-        settings=fixed,
-        seed=seed,
-        sampling=sampling,
-        thin=None if thin == "ess" else thin,
-        test_quantities=test_quantities,
-        x=x,
-    )
-    try:
-        for name in spec.models:
-            scenario.model(name)
+    models = raw.get("models")
+    if models is not None and (not isinstance(models, list) or not models):
+        raise fail(f"models must be a non-empty list of model names, got {models!r}")
+    try:  # the same checks as the command line's and check_calibration's
+        run = RunSpec.build(
+            ref,
+            settings=fixed,
+            models=models,
+            simulations=raw["simulations"],
+            seed=raw.get("seed", 0),
+            sampling=Sampling.from_mapping(tables["sampling"]),
+            thin=None if thin == "ess" else thin,
+            test_quantities=raw.get("test_quantities", True),
+        )
+        spec = Spec(path=path, run=run, grid=grid, settings=fixed, x=x)
         for cell in spec.cells():
-            scenarios.resolve_settings(scenario, fixed | cell)
+            spec.cell_spec(cell)
     except SettingError as exc:
         raise fail(str(exc)) from None
     return spec
 
 
-def _sampling(table: Mapping[str, Any], fail: Any) -> Sampling:
-    values = {}
-    for key, value in table.items():
-        if key not in SAMPLING_KEYS:
-            raise fail(f"unknown key sampling.{key} (known: {', '.join(SAMPLING_KEYS)})")
-        if SAMPLING_KEYS[key] is int:
-            if not _whole(value) or value < (0 if key == "tune" else 1):
-                raise fail(f"sampling.{key} must be a whole number, got {value!r}")
-        elif SAMPLING_KEYS[key] is str:
-            if value not in ADAPTATIONS:
-                raise fail(f"sampling.{key} must be one of {', '.join(ADAPTATIONS)}, got {value!r}")
-        elif not _number(value) or not 0 < value < 1:
-            raise fail(f"sampling.{key} must lie in (0, 1), got {value!r}")
-        values[key] = value
-    return Sampling(**values)
-
-
-def run_sweep(
-    spec: Spec,
-    out: str | os.PathLike[str],
-    *,
-    jobs: int = 1,
-    progress: bool = False,
-    backend: str = "loky",
-    scheduler: str | None = None,
-) -> Path:
+def run_sweep(spec: Spec, out: str | os.PathLike[str], execution: Execution | None = None) -> Path:
     """Run (or resume) every cell of a sweep, then write ``sweep.csv`` and ``index.html``.
+
+    Every cell is a run of :func:`sbc.workflows.run.run_sbc`, so its folder holds what any
+    run folder holds (``summary.csv``, ``strata.csv``, ``report.html`` ...).
 
     Parameters
     ----------
@@ -237,55 +216,45 @@ def run_sweep(
         The sweep (see :func:`load_spec`).
     out : path
         Sweep folder; cell ``c`` goes to ``out/cell_name(c)``.
-    jobs, progress, backend, scheduler
-        As for :func:`sbc.runner.run`.
+    execution : Execution, optional
+        Where and how every cell runs.
 
     Returns
     -------
     Path
         The sweep report ``out/index.html``.
     """
-    from sbc.calibration import estimand_table, model_table
-    from sbc.checks import check_scenario
-    from sbc.report.html import write_report
     from sbc.report.sweep_html import write_sweep_report
-    from sbc.runner import run
-    from sbc.store import RunStore
+    from sbc.workflows.run import check, run_sbc
 
     out = Path(out)
-    scenario = spec.scenario
     cells = spec.cells()
-    resolved = [scenarios.resolve_settings(scenario, spec.settings | cell) for cell in cells]
-    for settings in resolved:
-        check_scenario(scenario, settings, spec.models)
+    runs = [spec.cell_spec(cell) for cell in cells]
+    for run in runs:
+        check(run)
     rows = []
-    for cell, settings in zip(cells, resolved, strict=True):
-        folder = out / cell_name(cell)
-        before = len(RunStore(folder).finished()) if (folder / "run.json").exists() else -1
-        results = run(
-            scenario,
-            settings,
-            spec.models,
-            spec.simulations,
-            folder,
-            seed=spec.seed,
-            sampling=spec.sampling,
-            thin=spec.thin,
-            jobs=jobs,
-            progress=progress,
-            test_quantities=spec.test_quantities,
-            backend=backend,
-            scheduler=scheduler,
-        )
-        estimands = estimand_table(results)
-        if before < spec.simulations or not (folder / "report.html").exists():
-            estimands.to_csv(folder / "summary.csv", index=False)
-            write_report(folder)
-        table = model_table(results, estimands)
+    for cell, run in zip(cells, runs, strict=True):
+        outcome = run_sbc(run, out / cell_name(cell), execution)
+        table = outcome.models
         for key, value in reversed(cell.items()):
             table.insert(0, key, value)
         table.insert(0, "cell", cell_name(cell))
         rows.append(table)
     summary = pd.concat(rows, ignore_index=True)
     summary.to_csv(out / "sweep.csv", index=False)
-    return write_sweep_report(spec, summary, out)
+    return write_sweep_report(_page(spec), summary, out)
+
+
+def _page(spec: Spec) -> SweepPage:
+    from sbc.report.sweep_html import SweepPage
+
+    return SweepPage(
+        name=spec.run.name,
+        reference=spec.scenario.name,
+        grid=spec.grid,
+        x=spec.x,
+        settings=spec.settings,
+        models=spec.models,
+        simulations=spec.simulations,
+        seed=spec.seed,
+    )

@@ -1,0 +1,232 @@
+"""The results table: its columns and types, how rows are built and joined, a validator.
+
+One row per (simulation, model, quantity). The engine builds the rows of each fit as an
+Arrow table (:func:`result_rows`), the store joins and saves them (:func:`concat_rows`),
+and every reader can check a table on its own (:func:`validate`): this module is the one
+place the schema is written down, so nothing needs the fitting engine to read a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from sbc.stats.posterior import QUANTILES, quantile_column
+
+COLUMNS: tuple[str, ...] = (
+    "simulation",
+    "model",
+    "estimand",
+    "kind",
+    "true_value",
+    "rank",
+    "max_rank",
+    "pit",
+    "thin",
+    "post_mean",
+    "post_sd",
+    *(quantile_column(q) for q in QUANTILES),
+    "rhat",
+    "ess_bulk",
+    "ess_tail",
+    "divergences",
+    "n_draws",
+    "max_rhat",
+    "min_ess_bulk",
+    "min_ess_tail",
+    "grad_evals",
+    "tree_depth",
+    "fit_seconds",
+    "error",
+    "warnings",
+)
+"""Columns of the results table, one row per (simulation, model, estimand).
+
+``estimand`` names the quantity; ``kind`` says whether it is an ``estimand`` (a parameter
+of the generative process) or a ``test_quantity`` (a function of parameters and data, such
+as the log-likelihood, see :meth:`sbc.scenario.Scenario.quantities`). ``rhat``, ``ess_bulk``
+and ``ess_tail`` diagnose that quantity's draws; the per-fit columns ``max_rhat``,
+``min_ess_bulk`` and ``min_ess_tail`` summarise them over the estimands (the fit's health),
+``grad_evals`` and ``tree_depth`` are the sampler's mean leapfrog steps and tree depth per
+kept draw (what a draw costs), ``fit_seconds`` the sampler's wall time.
+"""
+
+FIT_COLUMNS: dict[str, str] = {}
+"""Per-fit columns added after :data:`COLUMNS` was fixed, by name and dtype.
+
+Every new result row has them (missing where they do not apply: null, NaN for floats);
+results of older runs lack them and are still read. They follow :data:`COLUMNS`, before
+the data-statistic columns."""
+
+COMPILE_FAILED = "compile failed: "
+"""Prefix of the ``error`` of a fit whose model could not be compiled."""
+
+SIMULATION_FAILED = "simulation failed: "
+"""Prefix of the ``error`` of every fit of a simulation the simulator could not produce."""
+
+STATISTIC_PREFIX = "stat:"
+"""Prefix of the data-statistic columns that follow :data:`COLUMNS` (``stat:between_within``):
+one per :class:`sbc.scenario.DataStatistic` of the scenario, the same in every row of a
+simulation. Runs made before data statistics existed have none."""
+
+TIMING_COLUMNS: tuple[str, ...] = ("fit_seconds",)
+"""Columns that measure wall time and so differ between otherwise identical runs."""
+
+
+def result_rows(
+    columns: Mapping[str, Any], statistics: Mapping[str, float] | None = None
+) -> pa.Table:
+    """Rows of the results table as an Arrow table: :data:`COLUMNS` and :data:`FIT_COLUMNS`, typed.
+
+    A column given as a scalar is repeated on every row, one not given is missing (null,
+    NaN for floats). The data ``statistics`` of the simulation follow as float columns
+    ``stat:<name>``. The schema carries pandas' metadata, so ``.to_pandas()`` and a Parquet
+    file written from the table give the results table's dtypes (``string``, ``Int64``).
+    Rows stay in Arrow from the fit to the run's Parquet files: building and writing them
+    costs about 1 ms a fit against 3.3 ms through a pandas frame.
+    """
+    n = len(columns["estimand"])
+    schema = _schema(tuple(statistics or ()))
+    arrays = []
+    for name in (*COLUMNS, *FIT_COLUMNS):
+        value = columns.get(name)
+        values = [value] * n if np.ndim(value) == 0 else value
+        kind = schema.field(name).type
+        if _dtype(name) == "float64":
+            arrays.append(pa.array(np.asarray(values, dtype=float), type=kind))
+        else:
+            arrays.append(pa.array(values, type=kind, from_pandas=True))
+    for value in (statistics or {}).values():
+        arrays.append(pa.array(np.full(n, value, dtype=float)))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+@lru_cache(maxsize=64)
+def _schema(statistics: tuple[str, ...]) -> pa.Schema:
+    """The Arrow schema (with pandas metadata) of result rows with these data statistics."""
+    empty = {name: pd.Series([], dtype=_dtype(name)) for name in (*COLUMNS, *FIT_COLUMNS)}
+    empty |= {f"{STATISTIC_PREFIX}{name}": pd.Series([], dtype=float) for name in statistics}
+    return pa.Table.from_pandas(pd.DataFrame(empty), preserve_index=False).schema
+
+
+def concat_rows(tables: Sequence[pa.Table]) -> pa.Table:
+    """Result rows of several fits or simulations in one table.
+
+    Tables whose data-statistic columns differ (the error rows of a simulation that could
+    not be simulated have none) are joined as ``pandas.concat`` joins their frames: a
+    column missing from a table is null in its rows, in the order columns first appear.
+    """
+    if len({t.schema for t in tables}) <= 1:
+        return pa.concat_tables(tables)
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+_DTYPES: dict[str, str] = {
+    "simulation": "int64",
+    "model": "string",
+    "estimand": "string",
+    "kind": "string",
+    "rank": "Int64",
+    "max_rank": "Int64",
+    "thin": "Int64",
+    "divergences": "Int64",
+    "n_draws": "Int64",
+    "error": "string",
+    "warnings": "string",
+    **{
+        c: "float64"
+        for c in (
+            "true_value",
+            "pit",
+            "post_mean",
+            "post_sd",
+            "rhat",
+            "ess_bulk",
+            "ess_tail",
+            "max_rhat",
+            "min_ess_bulk",
+            "min_ess_tail",
+            "grad_evals",
+            "tree_depth",
+            "fit_seconds",
+            *(quantile_column(q) for q in QUANTILES),
+        )
+    },
+}
+
+KINDS: tuple[str, ...] = ("estimand", "test_quantity")
+"""Values of the ``kind`` column."""
+
+
+class SchemaError(ValueError):
+    """A table is not a results table of sbc (reported in one line)."""
+
+
+def validate(table: pd.DataFrame) -> pd.DataFrame:
+    """Check that ``table`` is a results table; return it unchanged.
+
+    Checks the columns of :data:`COLUMNS` and their types (data-statistic columns
+    ``stat:<name>`` may follow), the ``kind`` values, one row per (simulation, model,
+    quantity), and ranks within ``0..max_rank`` with fractional ranks in (0, 1). It reads
+    each column once (a few milliseconds for 100,000 rows).
+
+    Raises
+    ------
+    SchemaError
+        Naming the first problem found.
+    """
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise SchemaError(f"not a results table: no column {', '.join(missing[:3])}")
+    extra = [
+        c
+        for c in table.columns
+        if c not in _DTYPES and c not in FIT_COLUMNS and not c.startswith(STATISTIC_PREFIX)
+    ]
+    if extra:
+        raise SchemaError(f"not a results table: unknown column {extra[0]!r}")
+    for name in table.columns:
+        expected = _dtype(name)
+        kind = table[name].dtype
+        if expected == "float64" and not pd.api.types.is_float_dtype(kind):
+            raise SchemaError(f"column {name} must hold numbers (float64), not {kind}")
+        if expected in ("Int64", "int64") and not pd.api.types.is_integer_dtype(kind):
+            raise SchemaError(f"column {name} must hold whole numbers, not {kind}")
+        if expected == "string" and not (
+            pd.api.types.is_string_dtype(kind) or kind == object  # noqa: E721
+        ):
+            raise SchemaError(f"column {name} must hold text, not {kind}")
+    kinds = set(table["kind"].dropna().unique()) - set(KINDS)
+    if kinds:
+        raise SchemaError(f"column kind holds {sorted(kinds)[0]!r} (known: {', '.join(KINDS)})")
+    if table.duplicated(["simulation", "model", "estimand"]).any():
+        row = table[table.duplicated(["simulation", "model", "estimand"])].iloc[0]
+        raise SchemaError(
+            f"simulation {row['simulation']}, model {row['model']}, quantity "
+            f"{row['estimand']} appears twice"
+        )
+    rank, top = (
+        table["rank"].to_numpy(float, na_value=np.nan),
+        table["max_rank"].to_numpy(float, na_value=np.nan),
+    )
+    if ((rank < 0) | (rank > top)).any():
+        raise SchemaError("a rank lies outside 0..max_rank")
+    pit = table["pit"].to_numpy(float)
+    if ((pit <= 0) | (pit >= 1)).any():
+        raise SchemaError("a fractional rank (pit) lies outside (0, 1)")
+    return table
+
+
+def statistic_columns(table: pd.DataFrame) -> list[str]:
+    """The data-statistic columns (``stat:<name>``) of a results table, in order."""
+    return [c for c in table.columns if c.startswith(STATISTIC_PREFIX)]
+
+
+def _dtype(name: str) -> str:
+    """The dtype of a column: core, per-fit, or a data statistic (float)."""
+    return _DTYPES.get(name) or FIT_COLUMNS.get(name) or "float64"
