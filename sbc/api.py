@@ -129,8 +129,10 @@ def run(
             name, Sampling(chains=4, draws=reference_draws or DEFAULTS.draws)
         )
         parameters = posterior_sbc.parameters(spec, reference)
-    folder = Path(out) if out is not None else Path("reports") / (
-        spec.name + ("-posterior" if parameters else "")
+    folder = (
+        Path(out)
+        if out is not None
+        else Path("reports") / (spec.name + ("-posterior" if parameters else ""))
     )
     run_sbc(spec, folder, execution, overwrite=overwrite, strata=strata, parameters=parameters)
     return load(folder)

@@ -149,10 +149,11 @@ def run_task(task: Task) -> pa.Table:
     -------
     pyarrow.Table
         One row per (model, estimand) with the columns of
-        :data:`sbc.results.schema.COLUMNS` (see :func:`~sbc.results.schema.result_rows`; ``.to_pandas()`` gives the results-table rows). A model whose
-        compilation or fit raised gets rows with the error text and no statistics. Every
-        model is compiled first; if one cannot be, only its rows are returned (``error``
-        starting with :data:`COMPILE_FAILED`) and no model is fitted.
+        :data:`sbc.results.schema.COLUMNS` (see :func:`~sbc.results.schema.result_rows`;
+        ``.to_pandas()`` gives the results-table rows). A model whose compilation or fit
+        raised gets rows with the error text and no statistics. Every model is compiled
+        first; if one cannot be, only its rows are returned (``error`` starting with
+        :data:`COMPILE_FAILED`) and no model is fitted.
     """
     scenario = registry.get(task.scenario)
     settings = dict(task.settings)
