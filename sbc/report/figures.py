@@ -3,15 +3,12 @@
 Each function takes the per-model panel data of :func:`sbc.results.calibration.panel_data` for one
 group of estimands and returns a figure with one panel per model, side by side, so that
 pooling levels can be compared at a glance; they are drawn with the small SVG writer of
-:mod:`sbc.report.svg` (fast). :func:`to_svg` turns a figure into inline SVG; the sweep and
-real-data pages still pass matplotlib figures to it.
+:mod:`sbc.report.svg` (fast), as is every other page's figure.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
@@ -66,14 +63,38 @@ def coverage(panels: Mapping[str, dict]) -> svg.Row:
     return svg.Row(row)
 
 
+POINTS = 300
+"""Most simulations drawn per estimand in a scatter (evenly spaced in simulation order), so
+a figure's size does not grow with the run; every statistic still uses all of them."""
+
+
+def thinned(n: int, most: int = POINTS) -> np.ndarray:
+    """Indices of at most ``most`` of ``n`` simulations, evenly spaced, first and last kept."""
+    if n <= most:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, most)).astype(int))
+
+
 def estimates(panels: Mapping[str, dict]) -> svg.Row:
-    """Posterior mean with 90% interval against the true value, one colour per estimand."""
+    """Posterior mean with 90% interval against the true value, one colour per estimand.
+
+    At most :data:`POINTS` simulations per estimand are drawn; the axis label says so.
+    """
     row = _panels(panels, "true value", "posterior mean, 90% interval")
     for ax, data in zip(row, panels.values(), strict=True):
         values = []
+        sizes = [len(est["truth"]) for est in data["estimates"].values()]
+        if sizes and max(sizes) > POINTS:
+            ax.xlabel = f"true value ({POINTS} of {max(sizes)} simulations drawn)"
         for estimand, est in data["estimates"].items():
+            keep = thinned(len(est["truth"]))
             ax.points(
-                est["truth"], est["mean"], est["lower"], est["upper"], label=estimand, alpha=0.6
+                est["truth"][keep],
+                est["mean"][keep],
+                est["lower"][keep],
+                est["upper"][keep],
+                label=estimand,
+                alpha=0.6,
             )
             values.append(np.concatenate([est["truth"], est["lower"], est["upper"]]))
         if values:
@@ -94,71 +115,51 @@ KINDS = {
 """Figure kinds of the report, in display order."""
 
 
-def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the non-interactive Agg backend (for the sweep and fit pages)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def to_svg(figure: svg.Row | svg.Stack) -> str:
+    """Inline SVG of a report figure."""
+    return figure.to_svg()
 
 
-def to_svg(figure: svg.Row | svg.Stack | Any) -> str:
-    """Inline SVG of a report figure: an :class:`sbc.report.svg.Row`, or a matplotlib figure.
-
-    A matplotlib figure's rasterised artists are embedded as PNG, and the figure is closed.
-    """
-    if isinstance(figure, svg.Row | svg.Stack):
-        return figure.to_svg()
-    plt = pyplot()
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", dpi=110)
-    plt.close(figure)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
-
-
-def power_curves(curves: Mapping[str, Mapping[str, np.ndarray]], n: int) -> Any:
+def power_curves(curves: Mapping[str, Mapping[str, np.ndarray]], n: int) -> svg.Row:
     """Detection power against the number of simulations, one line per mutant.
 
     ``curves[model]`` holds arrays ``simulations``, ``power``, ``lower``, ``upper`` and
-    ``projected`` (bool: projected from the run's size on). Within the run, points with
-    their intervals; the projection dashed. Models whose name starts with ``*`` (escapes) are
-    labelled. A matplotlib figure (log axis, dashed projections), drawn through :func:`pyplot`.
+    ``projected`` (bool: projected from the run's size on). Within the run, points joined
+    by a line; the projection dashed. Models whose name starts with ``*`` (escapes) are
+    drawn thicker, with their intervals, and labelled. Log-scaled simulation axis with
+    ticks at powers of two; a vertical line at this run's size.
     """
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    ax = svg.Panel(
+        title="",
+        xlabel="number of simulations (log scale; vertical line: this run)",
+        ylabel="chance of a flag",
+        xscale="log",
+        ylim=(-0.02, 1.02),
+    )
+    sizes = [np.asarray(c["simulations"], dtype=float) for c in curves.values()] + [
+        np.array([float(n)])
+    ]
+    every = np.concatenate(sizes)
+    every = every[np.isfinite(every) & (every > 0)]
+    if every.size:
+        powers = 2.0 ** np.arange(np.ceil(np.log2(every.min())), np.log2(every.max()) + 1e-9)
+        step = max(1, int(np.ceil(powers.size / 8)))
+        ax.xticks = tuple(powers[::step])
     for i, (model, c) in enumerate(curves.items()):
-        colour = f"C{i % 10}"
+        colour = svg.COLORS[i % len(svg.COLORS)]
         escaped = model.startswith("*")
         width = 1.4 if escaped else 0.6
         within = ~np.asarray(c["projected"], dtype=bool)
         x, y = np.asarray(c["simulations"], dtype=float), np.asarray(c["power"], dtype=float)
-        ax.plot(
-            x[within],
-            y[within],
-            "-o",
-            color=colour,
-            linewidth=width,
-            markersize=2.5,
-            label=model.lstrip("*") if escaped else None,
-        )
-        if escaped:
-            err = np.vstack([y - c["lower"], c["upper"] - y])[:, within]
-            ax.errorbar(
-                x[within], y[within], yerr=err, fmt="none", color=colour, linewidth=0.6, capsize=2
-            )
+        label = model.lstrip("*") if escaped else None
+        ax.line(x[within], y[within], colour, width, label)
+        bars = (np.asarray(c["lower"])[within], np.asarray(c["upper"])[within])
+        ax.points(x[within], y[within], *(bars if escaped else (None, None)), color=colour)
         if (~within).any():
-            ax.plot(x[~within], y[~within], "--", color=colour, linewidth=width)
-    ax.axvline(n, color="black", linewidth=0.6)
-    ax.axhline(0.8, color="grey", linewidth=0.5, linestyle=":")
-    ax.set_xscale("log", base=2)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("number of simulations (log scale; vertical line: this run)", fontsize=8)
-    ax.set_ylabel("chance of a flag", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.3, linewidth=0.5)
-    if any(m.startswith("*") for m in curves):
-        fig.legend(loc="outside right upper", fontsize=7, frameon=False)
-    return fig
+            # the dashed projection starts from the last point within the run
+            start = max(int(np.flatnonzero(within)[-1]) if within.any() else 0, 0)
+            tail = np.r_[start, np.flatnonzero(~within)]
+            ax.line(x[tail], y[tail], colour, width, dash="4 3")
+    ax.vline(n)
+    ax.hline(0.8, "grey")
+    return svg.Row([ax], sharey=False)

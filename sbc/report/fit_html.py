@@ -1,7 +1,7 @@
 """The HTML report of a real-data fit (``sbc fit``), like the seed's school plots.
 
-One figure per model, side by side: every observed group estimate (sized by its weight,
-e.g. the number of writers) and the model's posterior mean with its 90% interval, groups
+One figure per model, side by side: every observed group estimate and the model's
+posterior mean with its 90% interval, groups
 sorted by their observed value, so shrinkage towards the pooled mean is visible. Then one
 table per model.
 """
@@ -15,53 +15,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sbc.report.figures import PANEL, pyplot, to_svg
+from sbc.report import svg
 from sbc.report.html import CSS
 
 
 def _figure(table: pd.DataFrame, observed: pd.DataFrame) -> str:
     models = list(dict.fromkeys(table["model"]))
     order = observed.sort_values("observed").reset_index(drop=True)
-    x = np.arange(len(order))
-    size = 4 + 40 * order["weight"] / order["weight"].max()
-    plt = pyplot()
-    fig, axes = plt.subplots(
-        1,
-        len(models),
-        figsize=(PANEL[0] * 1.6 * len(models), PANEL[1] * 1.4),
-        sharey=True,
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax, model in zip(axes[0], models, strict=True):
+    x = np.arange(len(order), dtype=float)
+    panels = []
+    for model in models:
         est = table[table["model"] == model].set_index("estimand").loc[order["estimand"]]
-        ax.errorbar(
+        ax = svg.Panel(title=model, xlabel="groups, sorted by observed value")
+        ax.points(
             x,
             est["post_mean"],
-            yerr=[est["post_mean"] - est["q5"], est["q95"] - est["post_mean"]],
-            fmt="none",
-            ecolor="#3182bd",
-            alpha=0.6,
-            linewidth=0.8,
+            est["q5"],
+            est["q95"],
+            color="#3182bd",
             label="posterior mean, 90%",
+            alpha=0.7,
         )
-        ax.scatter(x, est["post_mean"], s=6, color="#3182bd")
-        ax.scatter(
-            x,
-            order["observed"],
-            s=size,
-            facecolors="none",
-            edgecolors="#e6550d",
-            linewidths=0.7,
-            label="observed (size: weight)",
-        )
-        ax.set_title(model, fontsize=10)
-        ax.set_xlabel("groups, sorted by observed value", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3, linewidth=0.5)
-    axes[0][0].set_ylabel("value", fontsize=8)
-    axes[0][0].legend(fontsize=7, frameon=False, loc="upper left")
-    return to_svg(fig)
+        ax.points(x, order["observed"], color="#e6550d", label="observed", size=1.6)
+        panels.append(ax)
+    panels[0].ylabel = "value"
+    return svg.Row(panels).to_svg()
 
 
 def _model_table(rows: pd.DataFrame, observed: pd.DataFrame | None) -> str:

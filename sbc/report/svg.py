@@ -69,6 +69,9 @@ class Panel:
     xlim: tuple[float, float] | None = None
     ylim: tuple[float, float] | None = None
     note: str = ""
+    xscale: str = "linear"
+    yscale: str = "linear"
+    xticks: tuple[float, ...] | None = None
     marks: list[tuple] = field(default_factory=list)
     _next: int = 0
 
@@ -78,9 +81,18 @@ class Panel:
         self._next += 1
         return colour
 
-    def line(self, x, y, color: str = "black", width: float = 0.8, label: str | None = None):
-        """A polyline through ``(x, y)``."""
-        self.marks.append(("line", np.asarray(x, float), np.asarray(y, float), color, width, label))
+    def line(
+        self,
+        x,
+        y,
+        color: str = "black",
+        width: float = 0.8,
+        label: str | None = None,
+        dash: str = "",
+    ):
+        """A polyline through ``(x, y)``; ``dash`` an SVG dash pattern (``"4 2"``)."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        self.marks.append(("line", x, y, color, width, label, dash))
 
     def step(self, x, y, color: str | None = None, label: str | None = None):
         """A post-step line: ``y[i]`` holds from ``x[i]`` to ``x[i + 1]``."""
@@ -111,6 +123,10 @@ class Panel:
         """A horizontal reference line across the whole panel."""
         self.marks.append(("hline", float(y), color))
 
+    def vline(self, x: float, color: str = "black"):
+        """A vertical reference line across the whole panel."""
+        self.marks.append(("vline", float(x), color))
+
     def points(self, x, y, lower=None, upper=None, color=None, label=None, size=2.0, alpha=1.0):
         """Dots at ``(x, y)``, with vertical error bars from ``lower`` to ``upper`` if given."""
         x, y = np.asarray(x, float), np.asarray(y, float)
@@ -134,24 +150,36 @@ class Panel:
                 ys.append(np.array(mark[1:3]))
             elif kind == "hline":
                 ys.append(np.array([mark[1]]))
+            elif kind == "vline":
+                xs.append(np.array([mark[1]]))
         return xs, ys
 
     def limits(self) -> tuple[tuple[float, float], tuple[float, float]]:
-        """Data limits: the set limits, else the marks' range with a 4% margin."""
-        xs, ys = self._extent()
-        return (self.xlim or _range(xs), self.ylim or _range(ys))
+        """Data limits: the set limits, else the marks' range with a 4% margin.
 
-    def legend(self) -> list[tuple[str, str, str]]:
-        """``(kind, colour, label)`` of every labelled mark."""
+        On a log axis the margin is taken in log space and non-positive values are left out.
+        """
+        xs, ys = self._extent()
+        if self.xticks is not None:
+            xs = [*xs, np.asarray(self.xticks, float)]
+        return (
+            self.xlim or _scaled_range(xs, self.xscale),
+            self.ylim or _scaled_range(ys, self.yscale),
+        )
+
+    def legend(self) -> list[tuple[str, str, str, str]]:
+        """``(kind, colour, label, dash)`` of every labelled mark."""
         out = []
         for mark in self.marks:
             kind = mark[0]
-            label = {"line": mark[-1], "band": mark[-1], "hspan": mark[-1]}.get(kind)
-            if kind == "points":
-                label = mark[6]
-            if label:
-                colour = {"line": mark[3], "band": mark[4], "hspan": mark[3]}.get(kind)
-                out.append((kind, colour if kind != "points" else mark[5], label))
+            if kind == "line" and mark[5]:
+                out.append((kind, mark[3], mark[5], mark[6]))
+            elif kind == "points" and mark[6]:
+                out.append((kind, mark[5], mark[6], ""))
+            elif kind == "band" and mark[-1]:
+                out.append((kind, mark[4], mark[-1], ""))
+            elif kind == "hspan" and mark[-1]:
+                out.append((kind, mark[3], mark[-1], ""))
         return out
 
 
@@ -163,6 +191,29 @@ def _range(arrays: list[np.ndarray]) -> tuple[float, float]:
     low, high = float(values.min()), float(values.max())
     pad = (high - low) * 0.04 or (abs(low) * 0.05 or 0.5)
     return (low - pad, high + pad)
+
+
+def _scaled_range(arrays: list[np.ndarray], scale: str) -> tuple[float, float]:
+    if scale != "log":
+        return _range(arrays)
+    logs = []
+    for a in arrays:
+        a = np.ravel(np.asarray(a, float))
+        logs.append(np.log10(a[a > 0]))
+    low, high = _range(logs)
+    return (10.0**low, 10.0**high)
+
+
+def log_ticks(low: float, high: float) -> np.ndarray:
+    """Powers of ten within ``[low, high]`` (positive), or 1-2-5 steps when too few."""
+    if not (low > 0 and high > low):
+        return np.array([])
+    powers = 10.0 ** np.arange(math.ceil(math.log10(low) - 1e-9), math.log10(high) + 1e-9)
+    if powers.size >= 2:
+        return powers
+    decades = 10.0 ** np.arange(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    steps = np.outer(decades, [1, 2, 5]).ravel()
+    return steps[(steps >= low * (1 - 1e-9)) & (steps <= high * (1 + 1e-9))]
 
 
 def _fmt(values: np.ndarray) -> list[str]:
@@ -196,7 +247,7 @@ class Row:
             high = max(y[1] for _, y in limits)
             limits = [(x, (low, high)) for x, _ in limits]
         legend = self.panels[0].legend() if self.panels else []
-        legend_width = 0 if not 1 < len(legend) <= 12 else 16 + 7 * max(len(t) for *_, t in legend)
+        legend_width = 0 if not 1 < len(legend) <= 12 else 16 + 7 * max(len(e[2]) for e in legend)
         width = WIDTH * len(self.panels) + legend_width
         body = [
             _panel_svg(p, x, y, i * WIDTH)
@@ -227,20 +278,28 @@ def _panel_svg(panel: Panel, xlim, ylim, offset: float) -> str:
     x0, x1 = offset + LEFT, offset + WIDTH - RIGHT
     y0, y1 = HEIGHT - BOTTOM, TOP
 
+    fx, fy = _transform(panel.xscale), _transform(panel.yscale)
+    xa, xb, ya, yb = fx(xlim[0]), fx(xlim[1]), fy(ylim[0]), fy(ylim[1])
+
     def sx(v):
-        return x0 + (np.asarray(v, float) - xlim[0]) / (xlim[1] - xlim[0]) * (x1 - x0)
+        return x0 + (fx(np.asarray(v, float)) - xa) / (xb - xa) * (x1 - x0)
 
     def sy(v):
-        return y0 - (np.asarray(v, float) - ylim[0]) / (ylim[1] - ylim[0]) * (y0 - y1)
+        return y0 - (fy(np.asarray(v, float)) - ya) / (yb - ya) * (y0 - y1)
 
     out = [f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="white"/>']
     grid, labels = [], []
-    for t in nice_ticks(*xlim):
+    if panel.xticks is not None:
+        xticks = np.asarray(panel.xticks, float)
+    else:
+        xticks = log_ticks(*xlim) if panel.xscale == "log" else nice_ticks(*xlim)
+    yticks = log_ticks(*ylim) if panel.yscale == "log" else nice_ticks(*ylim)
+    for t in xticks:
         if xlim[0] <= t <= xlim[1]:
             px = f"{float(sx(t)):.1f}"
             grid.append(f"M{px} {y1}V{y0}")
             labels.append(f'<text x="{px}" y="{y0 + 11}" text-anchor="middle">{_label(t)}</text>')
-    for t in nice_ticks(*ylim):
+    for t in yticks:
         if ylim[0] <= t <= ylim[1]:
             py = f"{float(sy(t)):.1f}"
             grid.append(f"M{x0} {py}H{x1}")
@@ -251,7 +310,7 @@ def _panel_svg(panel: Panel, xlim, ylim, offset: float) -> str:
     out.append(f'<svg x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" overflow="hidden">')
     out.append(f'<g transform="translate({-x0} {-y1})">')
     for mark in panel.marks:
-        out.append(_mark_svg(mark, sx, sy, x0, x1))
+        out.append(_mark_svg(mark, sx, sy, x0, x1, y0, y1))
     out.append("</g></svg>")
     out.append(
         f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="none" '
@@ -279,12 +338,29 @@ def _panel_svg(panel: Panel, xlim, ylim, offset: float) -> str:
     return "".join(out)
 
 
-def _mark_svg(mark: tuple, sx, sy, x0: float, x1: float) -> str:
+def _transform(scale: str):
+    """Data to axis coordinates: identity, or log10 (non-positive values become NaN)."""
+    if scale != "log":
+        return lambda v: v
+
+    def log(v):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(np.asarray(v, float) > 0, np.log10(np.abs(v)), np.nan)
+
+    return log
+
+
+def _mark_svg(mark: tuple, sx, sy, x0: float, x1: float, y0: float, y1: float) -> str:
     kind = mark[0]
     if kind == "line":
-        _, xs, ys, colour, width, _ = mark
+        _, xs, ys, colour, width, _, dash = mark
         d = _path(sx(xs), sy(ys))
-        return f'<path d="{d}" stroke="{colour}" stroke-width="{width}" fill="none"/>'
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        return f'<path d="{d}" stroke="{colour}" stroke-width="{width}"{dashed} fill="none"/>'
+    if kind == "vline":
+        _, x, colour = mark
+        px = f"{float(sx(x)):.1f}"
+        return f'<path d="M{px} {y1}V{y0}" stroke="{colour}" stroke-width="0.6"/>'
     if kind == "band":
         _, xs, lo, hi, colour, _ = mark
         px = sx(xs)
@@ -322,13 +398,14 @@ def _mark_svg(mark: tuple, sx, sy, x0: float, x1: float) -> str:
     return "".join(out)
 
 
-def _legend_svg(entries: list[tuple[str, str, str]], x: float) -> str:
+def _legend_svg(entries: list[tuple[str, str, str, str]], x: float) -> str:
     out = []
-    for i, (kind, colour, label) in enumerate(entries):
+    for i, (kind, colour, label, dash) in enumerate(entries):
         y = TOP + 4 + 12 * i
         if kind in ("band", "hspan"):
             swatch = f'<rect x="{x}" y="{y - 4}" width="12" height="7" fill="{colour}"/>'
         else:
-            swatch = f'<path d="M{x} {y}h12" stroke="{colour}" stroke-width="2"/>'
+            dashed = f' stroke-dasharray="{dash}"' if dash else ""
+            swatch = f'<path d="M{x} {y}h12" stroke="{colour}" stroke-width="2"{dashed}/>'
         out.append(f'{swatch}<text x="{x + 15}" y="{y + 3}">{escape(label)}</text>')
     return "".join(out)

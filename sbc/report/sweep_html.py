@@ -1,6 +1,6 @@
 """The sweep report ``index.html``: model metrics against a swept setting, one file.
 
-Self-contained like the run report: inline CSS and SVG (matplotlib), no scripts. For each
+Self-contained like the run report: inline CSS and SVG (:mod:`sbc.report.svg`), no scripts. For each
 metric of :data:`METRICS` one panel plots every model against the x-axis
 setting, one line per model and combination of the other grid keys; a table lists every
 cell and model with a link to the cell's own report.
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sbc.report import figures
+from sbc.report import svg
 from sbc.report.html import CSS
 from sbc.results.calibration import ALPHA
 
@@ -67,51 +67,39 @@ METRICS: dict[str, str] = {
 }
 """Per-model columns of :func:`sbc.results.calibration.model_table` compared across cells."""
 
-STYLES = ("-", "--", ":", "-.")
-MARKERS = ("o", "s", "^", "D", "v")
+DASHES = ("", "5 3", "1.5 2", "6 2 1.5 2")
+"""Line dash per combination of the other grid keys (colour is the model)."""
 
 
 def metric_figure(spec: SweepPage, summary: pd.DataFrame) -> str:
     """Inline SVG: one panel per metric, the metric against ``spec.x``, a line per series."""
-    plt = figures.pyplot()
-
     others = spec.other_keys
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.4 * len(METRICS), 3.0), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     xs = np.asarray(spec.grid[spec.x], dtype=float)
     log_x = bool((xs > 0).all() and xs.max() / xs.min() >= 10)
     groups = list(summary.groupby(others, sort=False)) if others else [((), summary)]
-    for ax, (metric, title) in zip(axes[0], METRICS.items(), strict=True):
+    panels = []
+    for metric, title in METRICS.items():
+        ax = svg.Panel(title=title, xlabel=spec.x, xscale="log" if log_x else "linear")
+        ax.xticks = tuple(xs)
+        if metric == "min_p_holm":
+            ax.yscale = "log"
         for (m, model), (g, (values, frame)) in itertools.product(
             enumerate(spec.models), enumerate(groups)
         ):
             rows = frame[frame["model"] == model].sort_values(spec.x)
             values = values if isinstance(values, tuple) else (values,)
             label = model + "".join(f", {k}={v}" for k, v in zip(others, values, strict=True))
-            ax.plot(
-                rows[spec.x],
-                rows[metric],
-                STYLES[g % len(STYLES)],
-                marker=MARKERS[g % len(MARKERS)],
-                color=colours[m % len(colours)],
-                label=label,
-                ms=4,
-            )
+            colour = svg.COLORS[m % len(svg.COLORS)]
+            x = rows[spec.x].to_numpy(float)
+            y = rows[metric].to_numpy(float)
+            ax.line(x, y, colour, 1.0, label, DASHES[g % len(DASHES)])
+            ax.points(x, y, color=colour, size=2.0)
         if metric == "coverage90":
-            ax.axhline(0.9, color="grey", lw=0.8)
+            ax.hline(0.9, "grey")
         if metric == "min_p_holm":
-            ax.set_yscale("log")
-            ax.axhline(ALPHA, color="grey", lw=0.8)
-        if log_x:
-            ax.set_xscale("log")
-            ax.minorticks_off()
-        ax.set_xticks(xs, [f"{v:g}" for v in xs])
-        ax.set_xlabel(spec.x)
-        ax.set_title(title, fontsize=9)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8)
-    fig.tight_layout(rect=(0, 0.08 + 0.04 * (len(labels) // 4), 1, 1))
-    return figures.to_svg(fig)
+            ax.hline(ALPHA, "grey")
+        panels.append(ax)
+    return svg.Row(panels, sharey=False).to_svg()
 
 
 def _table(spec: SweepPage, summary: pd.DataFrame) -> str:
