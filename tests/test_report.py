@@ -126,3 +126,30 @@ def test_heights_verdict_marks_partial_calibrated_and_complete_not(tmp_path):
     assert table.loc["partial", "calibrated"]
     assert not table.loc["complete", "calibrated"]
     assert table.loc["complete", "coverage90"] < 0.7 < table.loc["partial", "coverage90"]
+
+
+def test_report_size_does_not_grow_with_the_number_of_simulations(conjugate_run):
+    """Past a few thousand simulations a report stops growing: ECDFs on a grid, dots thinned."""
+    import json
+
+    import pandas as pd
+
+    from sbc.report.html import render
+
+    results = pd.read_parquet(conjugate_run / "results.parquet")
+    record = json.loads((conjugate_run / "run.json").read_text())
+    rng = np.random.default_rng(0)
+
+    def enlarged(times):
+        copies = []
+        for k in range(times):
+            copy = results.copy()
+            copy["simulation"] = copy["simulation"] + k * (results["simulation"].max() + 1)
+            copy["pit"] = np.clip(copy["pit"] + rng.uniform(-0.01, 0.01, len(copy)), 0, 1)
+            copies.append(copy)
+        return pd.concat(copies, ignore_index=True)
+
+    big = enlarged(60)
+    small_html, big_html = render(enlarged(20), record), render(big, record)
+    assert len(big_html) <= 1.1 * len(small_html) and len(big_html) < 2e6
+    assert f"of {big['simulation'].nunique()} simulations drawn" in big_html

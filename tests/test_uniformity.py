@@ -5,7 +5,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import stats
 
+from sbc.stats import uniformity
 from sbc.stats.uniformity import (
+    GRID,
     ecdf_band,
     ecdf_pvalue,
     histogram_bins,
@@ -69,6 +71,52 @@ def test_ecdf_band_equals_arviz_ecdf_pit(n):
     x, ecdf, lower, upper = ecdf_pit(pit, 0.99, 500, rng=np.random.default_rng(3))
     for key, theirs in zip(("x", "ecdf", "lower", "upper"), (x, ecdf, lower, upper), strict=True):
         np.testing.assert_array_equal(ours[key], theirs)
+
+
+def test_large_runs_are_tested_on_a_bounded_grid():
+    """Beyond GRID + 1 ranks the ECDF is evaluated at GRID points i / n, every point below."""
+    np.testing.assert_array_equal(uniformity.evaluation_points(50), np.arange(1, 50) / 50)
+    z = uniformity.evaluation_points(5000)
+    assert z.size == GRID and z[0] == 1 / 5000 and z[-1] == 4999 / 5000
+    np.testing.assert_array_equal(np.round(z * 5000) / 5000, z)
+    band = ecdf_band(np.random.default_rng(14).uniform(size=5000))
+    assert band["x"].size == GRID + 2
+
+
+def test_multinomial_null_equals_counting_uniform_samples():
+    """The grid null drawn as multinomial counts has the law of counts of uniform samples."""
+    n = 2000
+    grid = uniformity._null_gamma(n, 3000, 7)
+    direct = uniformity._gamma(np.random.default_rng(8).uniform(size=(3000, n)))
+    assert stats.ks_2samp(grid, direct).pvalue > 0.001
+
+
+def test_band_level_matches_arviz_simulation_on_the_grid():
+    """On the grid the band's simultaneous level matches arviz-stats' simulation of it.
+
+    arviz-stats truncates ``count / n * n`` to an integer (some counts fall one short), so
+    its level is compared within a tolerance rather than for equality of distributions.
+    """
+    from arviz_stats.ecdf_utils import simulate_confidence_bands
+
+    n = 2000
+    z = uniformity.evaluation_points(n)
+    ours = np.quantile(uniformity._null_gamma(n, 2000, 7), 0.95)
+    theirs = simulate_confidence_bands(n, 1, z, 0.95, 2000, np.random.default_rng(9))
+    assert abs(ours - theirs) < 0.005
+
+
+@pytest.mark.parametrize("n", [300, 3000])
+def test_large_run_pvalue_agrees_with_its_band(n):
+    """On and off the grid, the ECDF leaves the 95% band when its p-value is below 5%."""
+    rng = np.random.default_rng(15)
+    agree = 0
+    for _ in range(20):
+        pit = rng.uniform(size=n) ** rng.choice([1.0, 1.08, 1.15])
+        band = ecdf_band(pit, 0.95, 2000, seed=1)
+        outside = np.any((band["ecdf"] < band["lower"]) | (band["ecdf"] > band["upper"]))
+        agree += bool(outside) == (ecdf_pvalue(pit, 2000, seed=1) < 0.05)
+    assert agree >= 19
 
 
 def test_ecdf_band_starts_at_zero_and_ends_at_one():
