@@ -104,7 +104,8 @@ def _sampler(settings: dict[str, Any] | None) -> str:
     )
 
 
-def _verdict_table(models: pd.DataFrame, record: dict[str, Any]) -> str:
+def verdict_table(models: pd.DataFrame, record: dict[str, Any]) -> str:
+    """The verdict table: one row per model with calibration, health and cost columns."""
     sampling = record["identity"].get("model_sampling", {})
     notes = record.get("model_notes", {})
     head = (
@@ -248,7 +249,7 @@ and tail ESS &ge; {ESS_MIN:.0f} (Vehtari et al. 2021); shares are marked when fe
 Cost: the sampler's seconds per fit, its seconds per 100 effective draws of the fit's worst
 estimand (what a usable posterior costs), and gradient evaluations per draw (why: a model
 that needs long trajectories is slow whatever the machine).</p>
-{_verdict_table(models, record)}
+{verdict_table(models, record)}
 <details><summary>Every estimand</summary>
 <p>p_ecdf: simultaneous ECDF test; p_pot: arviz-stats pot_c test; p_chi2: rank histogram;
 p_holm: p_pot adjusted over the model's quantities (the verdict).

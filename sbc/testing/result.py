@@ -75,6 +75,26 @@ class CalibrationResult:
     thin: int | None = None
     test_quantities: bool = True
 
+    def __repr__(self) -> str:
+        verdict = "calibrated" if self.calibrated else "NOT calibrated"
+        if not self.tested:
+            verdict = "untested (no fit succeeded)"
+        return f"<CalibrationResult {self.context()}: {verdict}>"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the verdict row and the ECDF-difference figures of the model."""
+        import json
+
+        from sbc.report.notebook import inline_html
+
+        path = self.out / "run.json"
+        if path.exists():  # a passing check's temporary folder is removed
+            record = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            identity = {"scenario": self.reference, "models": [self.model], "seed": self.seed}
+            record = {"name": self.scenario, "identity": identity}
+        return inline_html(self.results, record, self.quantities)
+
     @property
     def tested(self) -> bool:
         """Whether any quantity has a p-value (some fits succeeded)."""

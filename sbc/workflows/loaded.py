@@ -14,8 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from sbc.report.notebook import inline_html
+from sbc.results.arviz import to_arviz
 from sbc.results.calibration import estimand_table, model_table
-from sbc.results.store import RunStore, StoreError
+from sbc.results.store import RunStore
 from sbc.results.strata import strata_table
 from sbc.stats.strata import STRATA
 
@@ -93,7 +95,20 @@ class Run:
 
         return finish(self.out, self.results, strata=strata).report
 
+    def to_arviz(self, model: str) -> Any:
+        """One model's PIT values as an ArviZ ``DataTree`` (see :func:`sbc.results.arviz.to_arviz`).
+
+        ``arviz_plots.plot_ecdf_pit(run.to_arviz("partial"))`` draws ArviZ's own SBC plot.
+        """
+        return to_arviz(self.results, model, self.record)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the verdict table and the ECDF-difference figures."""
+        return inline_html(self.results, self.record, self.summary)
+
     def __repr__(self) -> str:
+        if self.results.empty:
+            return f"<sbc.Run {self.scenario}: no results yet, {self.out}>"
         verdicts = self.verdicts
         calibrated = int(verdicts["calibrated"].sum()) if len(verdicts) else 0
         return (
@@ -111,9 +126,9 @@ def load(out: str | os.PathLike[str]) -> Run:
         If the folder holds no run (the same words as the command line's).
     """
     store = RunStore(out)
-    store.record()  # a folder without a readable run.json is refused here
     if not store.results_file.exists() and not store.finished():
-        raise StoreError(f"no results in {store.out} (expected {store.results_file})")
+        store.results()  # raises what `sbc summary` prints for a folder with no results
+    store.record()  # a folder without a readable run.json is refused here
     if not store.results_file.exists():
         store.collect(max(store.finished()) + 1)
     return Run(Path(out), store)
