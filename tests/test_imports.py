@@ -5,6 +5,7 @@ Deferred (in-function) imports count too; imports for typing only do not.
 
 import ast
 import graphlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -161,6 +162,16 @@ def test_only_the_registry_reads_the_scenario_catalogue():
     }
     below = {m for m in readers if layer(m)[0] not in ("sbc.cli", "sbc.testing")}
     assert below == {"sbc.registry"}, below
+
+
+def test_one_figure_system_no_module_of_sbc_imports_matplotlib():
+    """Every page draws with sbc.report.svg: no module of sbc imports matplotlib."""
+    users = [
+        path
+        for path in (ROOT / "sbc").rglob("*.py")
+        if re.search(r"^\s*(import|from) matplotlib", path.read_text(), re.MULTILINE)
+    ]
+    assert not users, users
 
 
 def test_the_check_finds_a_cycle_through_a_deferred_import(tmp_path):

@@ -59,3 +59,22 @@ def test_a_folder_holding_another_run_is_refused(folder):
     scenario = registry.get("conjugate")
     with pytest.raises(StoreError):
         run(scenario, scenario.defaults, ["biased"], 6, folder)
+
+
+def test_parts_kept_in_memory_are_compacted_without_changing_rows():
+    """Hundreds of one-simulation tables are kept as a few tables holding the same rows."""
+    import pyarrow as pa
+
+    from sbc.results.schema import concat_rows, result_rows
+    from sbc.results.store import Parts
+
+    parts, originals = Parts(), []
+    for simulation in range(600):
+        rows = result_rows(
+            {"simulation": simulation, "model": "m", "estimand": ["a", "b"], "pit": [0.2, 0.7]}
+        )
+        originals.append(rows)
+        parts.add(rows)
+    tables = parts.tables()
+    assert len(tables) == 3 and parts.simulations == set(range(600))
+    assert pa.concat_tables(tables).equals(concat_rows(originals))

@@ -48,13 +48,14 @@ def _stub_report(out, *args, **kwargs):
 
 
 def test_sweep_runs_every_cell_and_writes_a_self_contained_report(tmp_path, monkeypatch):
-    """Each cell is a run in its own folder with its report; index.html compares them."""
+    """Each cell is a run with the files of `sbc run` (strata.csv too); index.html compares them."""
     monkeypatch.setattr("sbc.report.html.write_report", _stub_report)
     out = tmp_path / "out"
     assert main(["sweep", str(_spec(tmp_path)), "-j", "1", "--out", str(out), "--quiet"]) == 0
     cells = ["n=1,prior_sd=1.0", "n=1,prior_sd=3.0", "n=8,prior_sd=1.0", "n=8,prior_sd=3.0"]
     for cell in cells:
-        assert (out / cell / "report.html").exists()
+        for name in ("report.html", "summary.csv", "strata.csv", "results.parquet"):
+            assert (out / cell / name).exists(), (cell, name)
         record = RunStore(out / cell).record()["identity"]
         assert record["settings"]["sigma"] == 2.0 and record["sampling"]["draws"] == 50
     table = pd.read_csv(out / "sweep.csv")

@@ -61,6 +61,8 @@ def test_the_failure_message_is_actionable_and_its_rerun_command_reproduces_it(t
     report = next(line for line in message.splitlines() if line.startswith("report: "))
     html = report.removeprefix("report: ")
     assert html.endswith("report.html") and "Verdict by model" in Path(html).read_text()
+    for name in ("summary.csv", "strata.csv", "results.parquet"):  # what `sbc run` writes
+        assert (Path(html).parent / name).is_file(), name
     rerun = next(line for line in message.splitlines() if line.startswith("rerun: "))
     argv = shlex.split(rerun.removeprefix("rerun: "))
     assert argv[:2] == ["sbc", "run"]

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from sbc import registry
 from sbc.engine.execute import execute, release_workers
@@ -27,7 +26,7 @@ from sbc.engine.failfast import FIRST_FITS, FailureWatch, ModelFailure
 from sbc.engine.spec import Execution, RunSpec
 from sbc.engine.task import Task
 from sbc.errors import SettingError
-from sbc.results.store import RunStore, versions
+from sbc.results.store import Parts, RunStore, versions
 
 __all__ = ["Parameters", "release_workers", "run"]
 
@@ -140,11 +139,11 @@ def run(
     bar = _progress(spec, len(tasks), execution.progress)
     watch = FailureWatch(spec.name, max(1, min(FIRST_FITS, len(tasks))))
     results = execute(tasks, execution)
-    fresh: dict[int, pa.Table] = {}  # this run's parts, kept so collect need not reread
+    fresh = Parts()  # this run's parts, kept so collect need not reread them
     try:
         for rows in results:
             store.write_part(rows)
-            fresh[rows["simulation"][0].as_py()] = rows
+            fresh.add(rows)
             bar.update()
             watch.check(rows)
     except ModelFailure as failure:

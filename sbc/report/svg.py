@@ -3,8 +3,10 @@
 The report draws a few hundred simple panels; matplotlib spends most of a report's time on
 layout and tick machinery it does not need here (5.6 s of a 26 s heights run). This writes
 the SVG text directly: axes with "nice" ticks, a light grid, a title per panel, a shared
-legend, and these marks: polylines, post-steps, stairs, filled step bands, horizontal spans,
-and points with vertical error bars. No statistics here, only drawing.
+legend, and these marks: polylines (solid or dashed), post-steps, stairs, filled step bands,
+horizontal spans, horizontal and vertical reference lines, and points with vertical error
+bars; either axis linear or logarithmic, ticks chosen or given. Every page of sbc draws with
+it. No statistics here, only drawing.
 """
 
 from __future__ import annotations

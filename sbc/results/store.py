@@ -264,18 +264,16 @@ class RunStore:
         data = buffer.getvalue()
         _write_atomic(self.part_file(simulation), lambda p: p.write_bytes(memoryview(data)))
 
-    def collect(
-        self, simulations: int, known: Mapping[int, pa.Table] | None = None
-    ) -> pd.DataFrame:
+    def collect(self, simulations: int, known: Parts | None = None) -> pd.DataFrame:
         """Gather the parts of simulations ``0..simulations-1`` into ``results.parquet``.
 
         Parameters
         ----------
         simulations : int
             Number of simulations of the run.
-        known : mapping of int to pyarrow.Table, optional
-            Parts already in memory (the ones this process just wrote), by simulation
-            index: used instead of reading their files back (6 ms a part saved).
+        known : Parts, optional
+            Parts already in memory (the ones this process just wrote): used instead of
+            reading their files back (6 ms a part saved).
 
         Returns
         -------
@@ -283,11 +281,10 @@ class RunStore:
             Rows sorted by simulation, then in each simulation's model and estimand order.
         """
         done = sorted(i for i in self.finished() if i < simulations)
-        tables = []
-        known = known or {}
+        known = known or Parts()
+        tables = known.tables()
         for i in done:
-            if i in known:
-                tables.append(known[i])
+            if i in known.simulations:
                 continue
             try:
                 tables.append(pq.read_table(self.part_file(i)))
@@ -298,8 +295,40 @@ class RunStore:
         if not tables:
             return pd.DataFrame()
         results = concat_rows(tables)
+        results = results.filter(pc.less(results.column("simulation"), simulations))
+        # a stable sort: each simulation's rows keep their model and estimand order
+        results = results.take(pc.sort_indices(results, [("simulation", "ascending")]))
         _write_atomic(self.results_file, lambda p: pq.write_table(results, p))
         return results.to_pandas()
+
+
+class Parts:
+    """Result rows of finished simulations kept in memory, compacted as they come.
+
+    A part received from a worker is a small Arrow table that costs about 145 kB of memory
+    (its buffers and schema, for 12 rows of 34 columns); 5000 of them took 726 MB. Every
+    :data:`BATCH` parts are copied into one contiguous table, so the parts kept cost about
+    what their rows do.
+    """
+
+    BATCH = 256
+
+    def __init__(self) -> None:
+        self.simulations: set[int] = set()
+        self._compact: list[pa.Table] = []
+        self._pending: list[pa.Table] = []
+
+    def add(self, rows: pa.Table) -> None:
+        """Keep the rows of one simulation."""
+        self.simulations.update(pc.unique(rows.column("simulation")).to_pylist())
+        self._pending.append(rows)
+        if len(self._pending) >= self.BATCH:
+            self._compact.append(concat_rows(self._pending).combine_chunks())
+            self._pending = []
+
+    def tables(self) -> list[pa.Table]:
+        """The kept rows, as a few tables (in the order they came)."""
+        return [*self._compact, *self._pending]
 
 
 def _alive(pid: int) -> bool:
