@@ -35,7 +35,7 @@ Chosen so that runs of up to 501 simulations keep every point ``i / n`` (their b
 p-values are those of arviz-stats' ``ecdf_pit``, unchanged), while a 5000-simulation report
 no longer simulates 2000 x 5000 uniform ranks per test: ``sbc report`` of a 5000-simulation
 conjugate run took 71 s (34 s in the ECDF null, 34 s in band simulations) and peaked at
-770 MB; see the README's report-cost table for the figures after.
+753 MiB; see the README's report-cost table for the figures after.
 """
 
 
@@ -118,8 +118,8 @@ def _band(
     report draws it for every quantity of every model). Up to :data:`GRID` + 1 values it is
     ``ecdf_pit``'s own; beyond, the pointwise level that makes the band simultaneous is
     the ``prob`` quantile of :func:`_null_gamma` at :func:`evaluation_points` (what
-    arviz-stats' ``simulate_confidence_bands`` estimates, from multinomial counts), and the
-    band is arviz-stats' ``get_pointwise_confidence_band`` at that level.
+    arviz-stats' ``simulate_confidence_bands`` estimates, here from exact multinomial
+    counts), and the band is arviz-stats' ``get_pointwise_confidence_band`` at that level.
     """
     if n - 1 <= GRID:
         x, _, lower, upper = ecdf_pit(
@@ -129,12 +129,7 @@ def _band(
     z = evaluation_points(n)
     level = float(np.quantile(_null_gamma(n, n_simulations, seed), prob))
     lower, upper = get_pointwise_confidence_band(level, n, z)
-    edge = ([0.0], [1.0])
-    return (
-        np.concatenate((edge[0], z, edge[1])),
-        np.concatenate((edge[0], lower, edge[1])),
-        np.concatenate((edge[0], upper, edge[1])),
-    )
+    return tuple(np.concatenate(([0.0], values, [1.0])) for values in (z, lower, upper))
 
 
 def _gamma(sample: np.ndarray) -> np.ndarray:
