@@ -104,7 +104,7 @@ class Run:
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the verdict table and the ECDF-difference figures."""
-        return inline_html(self.results, self.record, self.summary)
+        return inline_html(self.results, self.record, self.summary if len(self.results) else None)
 
     def __repr__(self) -> str:
         if self.results.empty:
