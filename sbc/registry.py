@@ -16,6 +16,8 @@ module defining ``SCENARIO`` and finds the reference a worker can load it by, an
 lives here, not in the command line. :func:`model` finds a model by name, generated mutants
 (``operator:variable[@model]``, :mod:`sbc.mutate`) included, and :func:`models` checks a list
 of model names the same way for the command line, sweep specs and ``sbc.testing``.
+``MODEL+METHOD`` names a declared model fitted by an approximate method
+(:func:`approximate_model`); :func:`with_inference` makes those names from a list of methods.
 
 A scenario that is not registered is returned with its ``name`` set to its canonical
 reference (the absolute file path, or ``module:OBJECT``): the name keys the
@@ -310,6 +312,8 @@ def model(scenario: Scenario, name: str) -> Model:
     for declared in scenario.models:
         if declared.name == name:
             return declared
+    if "+" in name:  # MODEL+METHOD: an approximate fit (sbc.backends.approximate)
+        return approximate_model(scenario, name)
     if ":" in name:  # operator:variable[@model] (sbc.mutate.is_generated)
         from sbc.mutate import MutationError, generated_model  # builds on the backends
 
@@ -320,8 +324,74 @@ def model(scenario: Scenario, name: str) -> Model:
     return scenario.model(name)  # raises, naming the known models
 
 
-def models(scenario: Scenario, names: Sequence[str] | None) -> list[str]:
+def approximate_model(scenario: Scenario, name: str) -> Model:
+    """The model ``MODEL+METHOD``: model ``MODEL`` fitted by an approximate ``METHOD``.
+
+    ``METHOD`` is one of :func:`sbc.backends.approximate.method_names` (``advi``,
+    ``laplace``, ``pathfinder+psis`` ...); the model keeps the estimands, sampler settings
+    and mutant mark of ``MODEL``.
+
+    Raises
+    ------
+    sbc.scenario.SettingError
+        One line naming the scenario, the model and the method that does not apply to it.
+    """
+    from sbc.backends.approximate import Approximate, NotApplicable
+
+    base_name, _, method = name.partition("+")
+    base = model(scenario, base_name)
+    try:
+        backend = Approximate(base.backend, method)
+    except NotApplicable as exc:
+        raise SettingError(
+            f"scenario {display_name(scenario)}, model {base_name}, method {method}: {exc}"
+        ) from None
+    return dataclasses.replace(
+        base,
+        name=name,
+        description=f"{base.description} (fitted by {method})",
+        backend=backend,
+    )
+
+
+def with_inference(names: Sequence[str], inference: Sequence[str] | None) -> list[str]:
+    """Each model name fitted by each inference method: ``partial`` and ``partial+advi`` ...
+
+    ``nuts`` keeps a model's own name (its own backend); any other method ``m`` makes
+    ``MODEL+m``. Without ``inference`` the names are unchanged.
+
+    Raises
+    ------
+    sbc.scenario.SettingError
+        For an empty list, an unknown method or a method named twice.
+    """
+    if inference is None:
+        return list(names)
+    from sbc.backends.approximate import NUTS, NotApplicable, check_method
+
+    methods = [m.strip() if isinstance(m, str) else m for m in inference]
+    if not methods or not all(isinstance(m, str) and m for m in methods):
+        raise SettingError(f"inference must be non-empty method names, got {list(inference)!r}")
+    if len(set(methods)) < len(methods):
+        raise SettingError(f"inference names the method {_twice(methods)} twice")
+    for method in methods:
+        try:
+            check_method(method)
+        except NotApplicable as exc:
+            raise SettingError(str(exc)) from None
+    return [n if m == NUTS else f"{n}+{m}" for n in names for m in methods]
+
+
+def _twice(names: Sequence[str]) -> str:
+    return next(n for n in names if names.count(n) > 1)
+
+
+def models(
+    scenario: Scenario, names: Sequence[str] | None, inference: Sequence[str] | None = None
+) -> list[str]:
     """Checked model names of a run: the scenario's default models when ``names`` is empty.
+
+    With ``inference``, every model is fitted by every method named (:func:`with_inference`).
 
     Raises
     ------
@@ -329,14 +399,13 @@ def models(scenario: Scenario, names: Sequence[str] | None) -> list[str]:
         For an empty name, a model named twice, or a model the scenario does not have.
     """
     if names is None:
-        return scenario.default_models
+        return with_inference(scenario.default_models, inference)
     names = list(names)
     if not names or not all(isinstance(n, str) and n.strip() for n in names):
         raise SettingError(f"models must be non-empty model names, got {names!r}")
-    names = [n.strip() for n in names]
+    names = with_inference([n.strip() for n in names], inference)
     if len(set(names)) < len(names):
-        twice = next(n for n in names if names.count(n) > 1)
-        raise SettingError(f"models name the model {twice} twice")
+        raise SettingError(f"models name the model {_twice(names)} twice")
     for name in names:
         model(scenario, name)
     return names

@@ -9,6 +9,10 @@ Implementations:
 
 * :mod:`sbc.backends.nutpie` -- PyMC and Bambi models compiled with nutpie, refitted through
   data containers (``compiled.with_data``) without recompiling;
+* :mod:`sbc.backends.approximate` -- the same PyMC and Bambi graphs fitted by ADVI, the
+  Laplace approximation or Pathfinder, compiled once on the flat unconstrained space
+  (:mod:`sbc.backends.flat`; the methods in :mod:`~sbc.backends.advi`,
+  :mod:`~sbc.backends.laplace`, :mod:`~sbc.backends.pathfinder`);
 * :mod:`sbc.backends.exact` -- conjugate models with an analytic posterior, for exact,
   fast end-to-end tests of the machinery.
 """
@@ -16,7 +20,7 @@ Implementations:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -151,12 +155,21 @@ class Posterior:
         costs, whatever the machine. NaN for samplers without gradients.
     tree_depth : float
         Mean NUTS tree depth of the kept draws (NaN where not applicable).
+    independent : bool
+        The draws are independent (an analytic posterior, an approximation): no R-hat,
+        ESS or thinning is computed for them.
+    diagnostics : mapping of str to value
+        Per-fit values for the results table's per-fit columns
+        (:data:`sbc.results.schema.FIT_COLUMNS`): an approximation's ``pareto_khat``,
+        ``converged``, ``iterations`` and ``objective``.
     """
 
     draws: Mapping[str, np.ndarray]
     divergences: int = 0
     grad_evals: float = float("nan")
     tree_depth: float = float("nan")
+    independent: bool = False
+    diagnostics: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Fitter(Protocol):
@@ -168,7 +181,12 @@ class Fitter(Protocol):
 
 
 class Backend(Protocol):
-    """Something that compiles a model for a design."""
+    """Something that compiles a model for a design.
+
+    A backend may also have ``check(design, example)``, raising a one-line ``ValueError``
+    for a model it cannot fit (an approximation of a model with discrete parameters): the
+    pre-run check (:mod:`sbc.engine.preflight`) calls it before any simulation.
+    """
 
     def compile(self, design: Any, example: Mapping[str, np.ndarray]) -> Fitter:
         """Compile once for ``design``; ``example`` is one data set of the right shapes."""

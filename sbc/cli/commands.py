@@ -87,6 +87,7 @@ def spec(args: argparse.Namespace, models: Sequence[str] | None = None) -> RunSp
         sampling=sampling(args),
         thin=getattr(args, "thin", None),
         test_quantities=getattr(args, "test_quantities", True),
+        inference=names(getattr(args, "inference", None), "--inference"),
     )
 
 
@@ -172,6 +173,8 @@ def print_summary(
         "model", "verdict", "worst", "coverage90", "rel_rmse", "error_share",
         "healthy_share", "divergent_share", "seconds_per_100_ess",
     ]  # fmt: skip
+    if "khat_share" in models and models["khat_share"].notna().any():
+        verdict.insert(verdict.index("divergent_share") + 1, "khat_share")
     with pd.option_context(
         "display.width", 200, "display.max_rows", 500, "display.max_colwidth", 80,
         "display.float_format", "{:.3g}".format,

@@ -126,6 +126,17 @@ def _models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", default=None, help="comma-separated models (default: all)")
 
 
+def _inference(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--inference",
+        default=None,
+        metavar="METHODS",
+        help="comma-separated inference methods, each model fitted by each: nuts (default), "
+        "advi, fullrank_advi, laplace, pathfinder, and any of these with +psis (importance "
+        "resampled); approximate fits are the models MODEL+METHOD",
+    )
+
+
 def _sampling(p: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     p.add_argument("--chains", type=count(1), default=None, help=f"default: {d.chains}")
@@ -196,6 +207,7 @@ GROUPS: dict[str, argparse.ArgumentParser] = {
         "size": _size,
         "out": _out,
         "models": _models,
+        "inference": _inference,
         "sampling": _sampling,
         "workers": _workers,
         "mutation": _mutation,
@@ -220,7 +232,7 @@ def parser() -> Parser:
 
     run = command(
         "run", "run (or resume) an SBC run",
-        "size", "out", "models", "settings", "sampling", "workers", "strata",
+        "size", "out", "models", "inference", "settings", "sampling", "workers", "strata",
     )  # fmt: skip
     run.add_argument("scenario", help=SCENARIO_HELP)
     run.add_argument(
@@ -271,7 +283,7 @@ def parser() -> Parser:
         "mutants",
         "run a correct model with its hand-written and generated mutants; report detection "
         "power and the simulations needed",
-        "size", "out", "settings", "mutation", "sampling", "workers",
+        "size", "out", "settings", "mutation", "inference", "sampling", "workers",
     )  # fmt: skip
     mutants.add_argument("scenario", help=SCENARIO_HELP)
     mutants.add_argument(

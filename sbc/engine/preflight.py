@@ -87,6 +87,12 @@ def check_scenario(scenario: Scenario, settings: Mapping[str, Any], models: Sequ
         absent = [k for k in keys if k not in shapes]
         if absent:
             fail(f"data has no {', '.join(map(repr, absent))} (has {', '.join(shapes)})", name)
+        applicable = getattr(backend, "check", None)  # optional: Backend.check
+        if callable(applicable):
+            try:
+                applicable(design, data)
+            except ValueError as exc:
+                fail(str(exc), name)
 
 
 def _float(value: Any) -> float:

@@ -92,6 +92,7 @@ class RunSpec:
         sampling: Sampling | None = None,
         thin: int | None = None,
         test_quantities: bool = True,
+        inference: Sequence[str] | None = None,
     ) -> RunSpec:
         """Resolve the scenario, its settings and models, and check every value.
 
@@ -106,6 +107,10 @@ class RunSpec:
             Model names (default: the scenario's default models).
         simulations, seed, sampling, thin, test_quantities
             As the attributes.
+        inference : sequence of str, optional
+            Inference methods (``nuts``, ``advi`` ...): every model is fitted by each, the
+            approximate fits as models ``MODEL+METHOD``
+            (:func:`sbc.registry.with_inference`).
 
         Raises
         ------
@@ -116,7 +121,7 @@ class RunSpec:
         return cls(
             scenario=resolved,
             settings=registry.resolve_settings(resolved, dict(settings or {})),
-            models=tuple(registry.models(resolved, models)),
+            models=tuple(registry.models(resolved, models, inference)),
             simulations=simulations,
             seed=seed,
             sampling=sampling if sampling is not None else Sampling(),

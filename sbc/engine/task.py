@@ -234,7 +234,7 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pa.Table:
             if missing:
                 raise KeyError(f"model {model.name} yields no draws for {', '.join(missing)}")
             derived |= prepared.test_quantities(derived)
-            stats = _statistics(derived, prepared, task.thin, rng)
+            stats = _statistics(derived, prepared, task.thin, rng, posterior.independent)
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
             if fitter is None:
@@ -255,6 +255,7 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pa.Table:
             "divergences": posterior.divergences,
             "grad_evals": posterior.grad_evals,
             "tree_depth": posterior.tree_depth,
+            **posterior.diagnostics,
             "fit_seconds": seconds,
             "error": None,
             "warnings": _warning_text(caught),
@@ -268,22 +269,29 @@ def _statistics(
     prepared: Prepared,
     fixed_thin: int | None,
     rng: np.random.Generator,
+    independent: bool = False,
 ) -> dict[str, Any]:
     """Ranks, summaries and diagnostics of one fit.
 
     ``derived`` holds ``(chain, draw)`` draws of every estimand and test quantity. Each
     quantity gets its own R-hat and bulk and tail ESS; the thinning factor and the fit's
     health (largest R-hat, smallest ESS) come from the estimands and apply to every row.
+    ``independent`` draws (an approximation's) need neither: no R-hat or ESS, no thinning
+    unless a fixed factor is asked for.
     """
     names = prepared.names
     stacked = np.stack([np.asarray(derived[n], dtype=float) for n in names])  # (k, chain, draw)
     k = len(prepared.estimands)
-    rhat, ess_bulk, ess_tail = diagnose(stacked)
-    factor = (
-        fixed_thin
-        if fixed_thin is not None
-        else thinning_factor(stacked[:k], ess_bulk[:k], ess_tail[:k])
-    )
+    if independent:
+        rhat = ess_bulk = ess_tail = np.full(len(names), np.nan)
+        factor = fixed_thin or 1
+    else:
+        rhat, ess_bulk, ess_tail = diagnose(stacked)
+        factor = (
+            fixed_thin
+            if fixed_thin is not None
+            else thinning_factor(stacked[:k], ess_bulk[:k], ess_tail[:k])
+        )
     thinned = thin(stacked, factor)
     ranks = rank_statistic(np.array([prepared.truth[n] for n in names]), thinned, rng)
     max_rank = np.full(len(names), thinned.shape[-1])

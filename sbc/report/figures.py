@@ -106,11 +106,31 @@ def estimates(panels: Mapping[str, dict]) -> svg.Row:
     return svg.Row(row)
 
 
+def z_contraction(panels: Mapping[str, dict]) -> svg.Row:
+    """Posterior z-score against posterior contraction, one point per simulation and estimand.
+
+    Lines at z = +/-2; at most :data:`POINTS` simulations per estimand are drawn. A
+    calibrated posterior keeps about 95% of its points between the lines whatever its
+    contraction; an over-confident approximation spreads them wider.
+    """
+    row = _panels(panels, "posterior contraction", "posterior z-score")
+    for ax, data in zip(row, panels.values(), strict=True):
+        for estimand, pair in data["contraction"].items():
+            keep = thinned(len(pair["z"]))
+            x, z = pair["contraction"][keep], pair["z"][keep]
+            finite = np.isfinite(x) & np.isfinite(z)
+            ax.points(x[finite], z[finite], label=estimand, alpha=0.6)
+        ax.hline(2.0, "grey")
+        ax.hline(-2.0, "grey")
+    return svg.Row(row)
+
+
 KINDS = {
     "ECDF difference": ecdf_difference,
     "Rank histogram": rank_histogram,
     "Coverage": coverage,
     "Estimates vs truth": estimates,
+    "Z-score vs contraction": z_contraction,
 }
 """Figure kinds of the report, in display order."""
 

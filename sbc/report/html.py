@@ -21,6 +21,7 @@ from sbc.report.strata_html import health_section, mode_note, strata_section
 from sbc.results.calibration import (
     ALPHA,
     ESS_MIN,
+    KHAT_MAX,
     RHAT_MAX,
     estimand_groups,
     estimand_table,
@@ -69,6 +70,13 @@ CAPTIONS = {
         "Posterior mean and 90% interval against the true value, every simulation: points "
         "on the diagonal are recovered; flat clouds show shrinkage."
     ),
+    "Z-score vs contraction": (
+        "Posterior z-score, (mean - truth) / sd, against posterior contraction, 1 - "
+        "posterior / prior variance, every simulation. A calibrated posterior keeps about 95% "
+        "of its points between the lines at +/-2 at any contraction; points beyond them, "
+        "most at high contraction, show an over-confident posterior (an approximation that "
+        "is too narrow)."
+    ),
 }
 
 
@@ -108,12 +116,14 @@ def verdict_table(models: pd.DataFrame, record: dict[str, Any]) -> str:
     """The verdict table: one row per model with calibration, health and cost columns."""
     sampling = record["identity"].get("model_sampling", {})
     notes = record.get("model_notes", {})
+    approximate = "khat_share" in models and bool(models["khat_share"].notna().any())
     head = (
         "<tr><th class=l>model</th><th>calibrated</th><th class=l>worst estimands "
         "(Holm-adjusted p)</th><th>coverage 90%<br>mean / min</th><th>RMSE / prior sd</th>"
         "<th>90% width / prior sd</th><th>fits</th><th>errors</th><th>healthy</th>"
         f"<th>divergent</th><th>R-hat &gt; {RHAT_MAX}</th><th>ESS &lt; {ESS_MIN:.0f}</th>"
-        "<th>s / fit</th><th>s / 100 ESS</th><th>gradients / draw</th>"
+        + (f"<th>k-hat &gt; {KHAT_MAX}</th><th>not converged</th>" if approximate else "")
+        + "<th>s / fit</th><th>s / 100 ESS</th><th>gradients / draw</th>"
         "<th class=l>sampler: chains&times;draws (+warm-up), target accept</th></tr>"
     )
     rows = []
@@ -130,12 +140,19 @@ def verdict_table(models: pd.DataFrame, record: dict[str, Any]) -> str:
             f"{_share(m.error_share, 0)}"
             f"{_share(m.healthy_share, warn_above=1.0, warn_below=HEALTHY_MIN)}"
             f"{_share(m.divergent_share, DIVERGENT_MAX)}{_share(m.rhat_share, 1 - HEALTHY_MIN)}"
-            f"{_share(m.low_ess_share, 1 - HEALTHY_MIN)}<td>{_fmt(m.median_fit_seconds, 2)}</td>"
+            f"{_share(m.low_ess_share, 1 - HEALTHY_MIN)}"
+            + (
+                f"{_share(m.khat_share, 1 - HEALTHY_MIN)}{_share(m.unconverged_share, 0)}"
+                if approximate
+                else ""
+            )
+            + f"<td>{_fmt(m.median_fit_seconds, 2)}</td>"
             f"<td>{_fmt(m.seconds_per_100_ess, 2)}</td><td>{_fmt(m.grad_evals, 3)}</td>"
             f"<td class=l>{_sampler(sampling.get(m.model))}</td></tr>"
         )
         if note:
-            rows.append(f'<tr><td></td><td colspan=15 class="l note">{escape(note)}</td></tr>')
+            span = 17 if approximate else 15
+            rows.append(f'<tr><td></td><td colspan={span} class="l note">{escape(note)}</td></tr>')
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -244,7 +261,10 @@ that leave every parameter's ranks uniform (Modrák et al. 2023). RMSE and inter
 are divided by the prior sd of each quantity and averaged (1 = no better than the prior).
 Health columns give the share of fits affected: a fit is <b>healthy</b> when it has no
 divergent transition and every estimand has rank-normalised R-hat &le; {RHAT_MAX} and bulk
-and tail ESS &ge; {ESS_MIN:.0f} (Vehtari et al. 2021); shares are marked when fewer than
+and tail ESS &ge; {ESS_MIN:.0f} (Vehtari et al. 2021); an approximate fit
+(<code>MODEL+METHOD</code>: ADVI, Laplace, Pathfinder; independent draws, so no R-hat or
+ESS), when its optimiser converged and the Pareto k-hat of its importance ratios is at most
+{KHAT_MAX} (Yao et al. 2018); shares are marked when fewer than
 {100 * HEALTHY_MIN:.0f}% of fits are healthy or more than {100 * DIVERGENT_MAX:.0f}% diverge.
 Cost: the sampler's seconds per fit, its seconds per 100 effective draws of the fit's worst
 estimand (what a usable posterior costs), and gradient evaluations per draw (why: a model

@@ -13,7 +13,7 @@ import pandas as pd
 
 from sbc.report import figures
 from sbc.report.strata_figures import split_panels
-from sbc.results.calibration import ALPHA, RHAT_MAX
+from sbc.results.calibration import ALPHA, KHAT_MAX, RHAT_MAX
 from sbc.results.strata import (
     health_panels,
     health_table,
@@ -181,9 +181,12 @@ def health_section(results: pd.DataFrame) -> str:
     )
     return f"""<h2>Calibration by sampler health</h2>
 <p>A fit is <b>unhealthy</b> when it has a divergent transition or an R-hat above
-{RHAT_MAX}. Discarding such fits before checking calibration is a common habit; the table
-shows what it does: the verdict on the healthy fits alone, on the unhealthy ones, and
-(median of each data statistic) which data sets the discarded fits came from. For exact,
+{RHAT_MAX}; an approximate fit (<code>MODEL+METHOD</code>), when the Pareto k-hat of its
+importance ratios is above {KHAT_MAX} or its optimiser did not converge (Yao et al. 2018:
+does a high k-hat predict the miscalibration?). Discarding such fits before checking
+calibration is a common habit; the table shows what it does: the verdict on the healthy
+fits alone, on the unhealthy ones, and (median of each data statistic) which data sets the
+discarded fits came from. For exact,
 independent draws the split is nearly harmless (R-hat then exceeds 1.01 by chance only);
 with a real sampler, health depends on the data, so discarding fits removes the data sets
 where the sampler struggles (for a centred hierarchical model, those that call for strong

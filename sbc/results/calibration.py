@@ -11,7 +11,14 @@ import re
 import numpy as np
 import pandas as pd
 
-from sbc.stats.coverage import LEVELS, binomial_interval, contraction, covered, z_scores
+from sbc.stats.coverage import (
+    LEVELS,
+    binomial_interval,
+    contraction,
+    contraction_each,
+    covered,
+    z_scores,
+)
 from sbc.stats.posterior import quantile_column
 from sbc.stats.uniformity import ecdf_pvalue, histogram_test, holm, uniformity_pvalue
 
@@ -28,6 +35,11 @@ departure lies; ``p_ecdf`` is reported beside it."""
 
 RHAT_MAX = 1.01
 """A fit with a larger rank-normalised R-hat counts as unhealthy."""
+
+KHAT_MAX = 0.7
+"""An approximate fit whose Pareto k-hat is larger counts as unhealthy: importance sampling
+cannot repair it and its draws are not to be trusted (Yao, Vehtari, Simpson & Gelman 2018;
+Vehtari et al. 2024 give ``min(1 - 1/log10(S), 0.7)``, which is 0.7 for 2000 draws)."""
 
 MODEL_TIMING_COLUMNS: tuple[str, ...] = ("median_fit_seconds", "seconds_per_100_ess")
 """Columns of :func:`model_table` that measure wall time (they differ between equal runs)."""
@@ -181,7 +193,9 @@ def model_table(
         estimands: unit-free, 1 means no better than the prior; test quantities enter the
         verdict but not these accuracy columns), and sampler health per fit:
         ``fits``, ``error_share``, ``divergent_share``, ``rhat_share`` (R-hat above
-        :data:`RHAT_MAX`), ``low_ess_share`` (bulk or tail ESS below ``ess_min``),
+        :data:`RHAT_MAX`), ``low_ess_share`` (bulk or tail ESS below ``ess_min``), for
+        approximate fits ``khat_share`` (Pareto k-hat above :data:`KHAT_MAX`) and
+        ``unconverged_share`` (optimiser not converged), NaN for NUTS fits,
         ``healthy_share`` (none of these: no divergence, R-hat and ESS fine) and
         ``healthy_pairs`` (share of (fit, estimand) pairs with R-hat and ESS fine); and cost:
         ``median_fit_seconds``, ``seconds_per_100_ess`` (median over fits of the sampler's
@@ -239,7 +253,7 @@ def _health(fits: pd.DataFrame, rows: pd.DataFrame, ess_min: float) -> dict[str,
     """
     nan = float("nan")
     if not len(fits):
-        keys = ("divergent", "rhat", "low_ess", "healthy")
+        keys = ("divergent", "rhat", "low_ess", "khat", "unconverged", "healthy")
         return {f"{k}_share": nan for k in keys} | {
             "healthy_pairs": nan,
             "seconds_per_100_ess": nan,
@@ -250,11 +264,17 @@ def _health(fits: pd.DataFrame, rows: pd.DataFrame, ess_min: float) -> dict[str,
     high_rhat = fits["max_rhat"] > RHAT_MAX
     low_ess = (fits["min_ess_bulk"] < ess_min) | (tail < ess_min)
     worst_ess = np.fmin(fits["min_ess_bulk"].to_numpy(float), tail.to_numpy(float))
+    high_khat, unconverged = approximation_flags(fits)
+    approximate = bool(fits["pareto_khat"].notna().any()) if "pareto_khat" in fits else False
     out = {
         "divergent_share": float(divergent.mean()),
         "rhat_share": float(high_rhat.mean()),
         "low_ess_share": float(low_ess.mean()),
-        "healthy_share": float((~(divergent | high_rhat | low_ess)).mean()),
+        "khat_share": float(high_khat.mean()) if approximate else nan,
+        "unconverged_share": float(unconverged.mean()) if approximate else nan,
+        "healthy_share": float(
+            (~(divergent | high_rhat | low_ess | high_khat | unconverged)).mean()
+        ),
         "healthy_pairs": nan,
         "seconds_per_100_ess": _median(100 * fits["fit_seconds"].to_numpy(float) / worst_ess),
         "grad_evals": float(fits["grad_evals"].median()) if "grad_evals" in fits else nan,
@@ -268,6 +288,20 @@ def _health(fits: pd.DataFrame, rows: pd.DataFrame, ess_min: float) -> dict[str,
         )
         out["healthy_pairs"] = float(good.mean())
     return out
+
+
+def approximation_flags(fits: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per row: a Pareto k-hat above :data:`KHAT_MAX`, and an optimiser that did not converge.
+
+    Both ``False`` for NUTS fits (no k-hat) and for results stored before approximate
+    inference existed.
+    """
+    if "pareto_khat" not in fits:
+        false = pd.Series(False, index=fits.index)
+        return false, false
+    high = fits["pareto_khat"].astype(float).fillna(0.0) > KHAT_MAX
+    unconverged = fits["converged"].astype("boolean").fillna(True) == False  # noqa: E712
+    return high, unconverged.astype(bool)
 
 
 def coverage_curve(group: pd.DataFrame, prob: float = 0.95) -> pd.DataFrame:
@@ -332,7 +366,9 @@ def panel_data(results: pd.DataFrame, model: str, estimands: list[str], prob: fl
         ``hist``: per estimand the rank-histogram counts, with ``hist_band`` (lower, upper)
         the central ``prob`` binomial range of one bin's count under uniformity;
         ``coverage``: :func:`coverage_curve` of the pooled group; ``estimates``: per estimand
-        arrays ``truth``, ``mean``, ``lower`` and ``upper`` (90% interval).
+        arrays ``truth``, ``mean``, ``lower`` and ``upper`` (90% interval); ``contraction``:
+        per estimand arrays ``contraction`` and ``z`` (posterior contraction and z-score of
+        each simulation, :func:`sbc.stats.coverage.contraction_each`).
     """
     from scipy import stats
 
@@ -340,7 +376,7 @@ def panel_data(results: pd.DataFrame, model: str, estimands: list[str], prob: fl
 
     rows = ok_fits(results[(results["model"] == model) & results["estimand"].isin(estimands)])
     lo90, hi90 = interval_columns(0.9)
-    out: dict = {"ecdf": {}, "hist": {}, "estimates": {}}
+    out: dict = {"ecdf": {}, "hist": {}, "estimates": {}, "contraction": {}}
     n = int(rows.groupby("estimand").size().max()) if len(rows) else 0
     bins = histogram_bins(n)
     for estimand in estimands:
@@ -354,6 +390,11 @@ def panel_data(results: pd.DataFrame, model: str, estimands: list[str], prob: fl
             "mean": group["post_mean"].to_numpy(float),
             "lower": group[lo90].to_numpy(float),
             "upper": group[hi90].to_numpy(float),
+        }
+        truth, sd = group["true_value"].to_numpy(float), group["post_sd"].to_numpy(float)
+        out["contraction"][estimand] = {
+            "contraction": contraction_each(sd, truth),
+            "z": z_scores(group["post_mean"].to_numpy(float), sd, truth),
         }
     out["hist_band"] = tuple(stats.binom.ppf([(1 - prob) / 2, (1 + prob) / 2], n, 1 / bins))
     out["coverage"] = coverage_curve(rows)

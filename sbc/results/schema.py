@@ -56,12 +56,23 @@ and ``ess_tail`` diagnose that quantity's draws; the per-fit columns ``max_rhat`
 kept draw (what a draw costs), ``fit_seconds`` the sampler's wall time.
 """
 
-FIT_COLUMNS: dict[str, str] = {}
+FIT_COLUMNS: dict[str, str] = {
+    "pareto_khat": "float64",
+    "converged": "boolean",
+    "iterations": "Int64",
+    "objective": "float64",
+}
 """Per-fit columns added after :data:`COLUMNS` was fixed, by name and dtype.
 
 Every new result row has them (missing where they do not apply: null, NaN for floats);
 results of older runs lack them and are still read. They follow :data:`COLUMNS`, before
-the data-statistic columns."""
+the data-statistic columns.
+
+The diagnostics of an approximate fit (:mod:`sbc.backends.approximate`): ``pareto_khat``,
+the Pareto k-hat of its importance ratios (above 0.7 the approximation is unreliable);
+``converged``, whether its optimiser met its criterion; ``iterations``; ``objective``, the
+final value the optimiser maximised (ELBO, or the log density at the mode). Missing for
+NUTS fits, whose draws are judged by R-hat and ESS instead."""
 
 COMPILE_FAILED = "compile failed: "
 """Prefix of the ``error`` of a fit whose model could not be compiled."""

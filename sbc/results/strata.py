@@ -22,7 +22,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sbc.results.calibration import ALPHA, RHAT_MAX, interval_columns, ok_fits
+from sbc.results.calibration import (
+    ALPHA,
+    RHAT_MAX,
+    approximation_flags,
+    interval_columns,
+    ok_fits,
+)
 from sbc.results.schema import STATISTIC_PREFIX
 from sbc.stats.coverage import covered, z_scores
 from sbc.stats.strata import (
@@ -173,9 +179,14 @@ def stratified_verdict(strata: pd.DataFrame) -> pd.DataFrame:
 
 
 def unhealthy(results: pd.DataFrame) -> pd.Series:
-    """Whether each row's fit had a divergence or an R-hat above :data:`RHAT_MAX`."""
+    """Whether each row's fit was unhealthy: a divergence, R-hat above :data:`RHAT_MAX`.
+
+    An approximate fit is also unhealthy with a Pareto k-hat above
+    :data:`~sbc.results.calibration.KHAT_MAX` or an optimiser that did not converge.
+    """
     divergent = results["divergences"].fillna(0).astype(float) > 0
-    return divergent | (results["max_rhat"].astype(float) > RHAT_MAX)
+    high_khat, unconverged = approximation_flags(results)
+    return divergent | (results["max_rhat"].astype(float) > RHAT_MAX) | high_khat | unconverged
 
 
 HEALTH_SUBSETS: tuple[str, ...] = ("all", "healthy", "unhealthy")

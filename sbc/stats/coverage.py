@@ -52,6 +52,28 @@ def z_scores(post_mean: np.ndarray, post_sd: np.ndarray, truth: np.ndarray) -> n
         return (np.asarray(post_mean) - np.asarray(truth)) / np.asarray(post_sd)
 
 
+def contraction_each(post_sd: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Posterior contraction of each simulation: ``1 - posterior variance / prior variance``.
+
+    The prior variance is the variance of the true values, as in :func:`contraction`; the
+    z-score against this contraction, one point per simulation, is the figure of Schad,
+    Betancourt & Vasishth (2021) (the R package SBC's ``plot_contraction``): a calibrated
+    posterior keeps its z-scores within about +/-2 at any contraction, an over-confident
+    one spreads them wider where it contracts most.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        All NaN when the prior variance is zero or there are fewer than two simulations.
+    """
+    post_sd = np.asarray(post_sd, dtype=float)
+    truth = np.asarray(truth, dtype=float)
+    prior_var = truth.var(ddof=1) if truth.size > 1 else 0.0
+    if not prior_var > 0:
+        return np.full(post_sd.shape, np.nan)
+    return 1.0 - post_sd**2 / prior_var
+
+
 def contraction(post_sd: np.ndarray, truth: np.ndarray) -> float:
     """Posterior contraction ``1 - mean posterior variance / prior variance``.
 
