@@ -145,18 +145,28 @@ class ApproximateFitter:
         )
 
 
-def pareto_smoothed(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
-    """Pareto-smoothed log importance weights and k-hat (arviz-stats' ``psislw``).
+EXACT_SPREAD = 1e-6
+"""Log ratios spread less than this: the approximation is exact to rounding (weights equal)."""
 
-    Draws where the model's density is not finite get weight zero (they lie where the
-    model puts no mass); k-hat is infinite when no draw has a finite ratio.
+
+def pareto_smoothed(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
+    """Pareto-smoothed, normalised log importance weights and k-hat (arviz-stats' ``psislw``).
+
+    ``psislw`` takes log-likelihoods, as PSIS-LOO does (its weights are their reciprocals),
+    so the log ratios go in negated. Draws where the model's density is not finite get
+    weight zero (they lie where the model puts no mass). k-hat is infinite when fewer than
+    two ratios are finite, or when the tail is too heavy for the fit of a generalised Pareto
+    distribution to return a value (log ratios spread over thousands of units); minus
+    infinity when the log ratios spread less than :data:`EXACT_SPREAD` (the approximation
+    is the posterior: equal weights, and a tail fitted to rounding noise would mean nothing).
     """
     from arviz_stats.base import array_stats
 
     finite = np.isfinite(log_ratio)
-    if finite.sum() < 2:
-        return np.where(finite, 0.0, -np.inf), float("inf")
+    if finite.sum() < 2 or np.ptp(log_ratio[finite]) < EXACT_SPREAD:
+        weights = np.where(finite, -np.log(max(finite.sum(), 1)), -np.inf)
+        return weights, float("inf") if finite.sum() < 2 else float("-inf")
     log_weights = np.full(log_ratio.shape, -np.inf)
-    smoothed, khat = array_stats.psislw(log_ratio[finite])
+    smoothed, khat = array_stats.psislw(-log_ratio[finite])
     log_weights[finite] = smoothed
-    return log_weights, float(khat)
+    return log_weights, float(khat) if np.isfinite(khat) else float("inf")
