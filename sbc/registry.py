@@ -338,7 +338,7 @@ def approximate_model(scenario: Scenario, name: str) -> Model:
     """
     from sbc.backends.approximate import Approximate, NotApplicable
 
-    base_name, _, method = name.partition("+")
+    base_name, method = split_method(name)
     base = model(scenario, base_name)
     try:
         backend = Approximate(base.backend, method)
@@ -352,6 +352,12 @@ def approximate_model(scenario: Scenario, name: str) -> Model:
         description=f"{base.description} (fitted by {method})",
         backend=backend,
     )
+
+
+def split_method(name: str) -> tuple[str, str | None]:
+    """``MODEL+METHOD`` as ``(MODEL, METHOD)``; a plain model name as ``(name, None)``."""
+    model_name, plus, method = name.partition("+")
+    return (model_name, method) if plus else (name, None)
 
 
 def with_inference(names: Sequence[str], inference: Sequence[str] | None) -> list[str]:

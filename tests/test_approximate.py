@@ -235,7 +235,7 @@ def test_laplace_of_a_normal_posterior_is_calibrated(tmp_path):
 
 
 def test_health_counts_a_high_khat_or_no_convergence_as_unhealthy():
-    """k-hat above 0.7 or an unconverged optimiser makes a fit unhealthy; NUTS rows are untouched."""
+    """A k-hat above 0.7 or no convergence makes a fit unhealthy; NUTS rows are untouched."""
     rows = pd.DataFrame(
         {
             "divergences": [0, 0, 0, 0],
@@ -245,3 +245,36 @@ def test_health_counts_a_high_khat_or_no_convergence_as_unhealthy():
         }
     )
     assert unhealthy(rows).tolist() == [False, True, True, False]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'inference = ["nuts", "laplace"]\n[grid]\nn = [5, 10]\n',
+        '[grid]\nn = [5, 10]\ninference = ["nuts", "laplace"]\n',
+    ],
+)
+def test_sweep_fits_every_cell_by_every_method(tmp_path, text):
+    """inference, at the top level or in [grid], makes MODEL+METHOD models of every cell."""
+    from sbc.workflows.sweep import load_spec
+
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'scenario = "conjugate"\nmodels = ["pymc"]\nsimulations = 5\n{text}')
+    spec = load_spec(path)
+    assert spec.models == ("pymc", "pymc+laplace")
+    assert list(spec.grid) == ["n"]
+
+
+def test_check_calibration_takes_an_inference_method(tmp_path):
+    """sbc.testing checks a model fitted by a method: the result names MODEL+METHOD."""
+    from sbc.testing import check_calibration
+
+    result = check_calibration(
+        "conjugate",
+        "pymc",
+        inference="laplace",
+        simulations=20,
+        sampling=Sampling(chains=1, draws=100),
+        out=tmp_path,
+    )
+    assert result.model == "pymc+laplace" and result.calibrated

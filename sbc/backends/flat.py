@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -95,6 +94,9 @@ class FlatModel:
         The stored variables, in the order :attr:`constrain` returns them.
     start : ndarray
         The model's initial point on the unconstrained space.
+    shared : mapping of str to SharedVariable
+        The data containers the compiled functions read, by name (a Bambi model's are not
+        among the model's named variables, so they are found in the compiled graphs).
     """
 
     graph: Graph
@@ -102,6 +104,7 @@ class FlatModel:
     constrain: Any
     names: tuple[str, ...]
     start: np.ndarray
+    shared: Mapping[str, Any]
 
     @property
     def size(self) -> int:
@@ -116,12 +119,6 @@ class FlatModel:
         for key, name in graph.containers.items():
             shared = self.shared[name]
             shared.set_value(as_dtype(key, data[key], np.dtype(shared.type.dtype)))
-
-    @cached_property
-    def shared(self) -> dict[str, Any]:
-        """The data containers of the model by name."""
-        model = self.graph.model
-        return {name: model[name] for name in self.graph.containers.values()}
 
     def logp(self, points: np.ndarray) -> np.ndarray:
         """Log density of each row of ``points`` (NaN and infinities as they come)."""
@@ -148,7 +145,9 @@ def flatten(graph: Graph) -> FlatModel:
     import pytensor.tensor as pt
     from pymc.blocking import DictToArrayBijection
     from pymc.pytensorf import join_nonshared_inputs
+    from pytensor.compile.sharedvalue import SharedVariable
     from pytensor.graph.replace import vectorize_graph
+    from pytensor.graph.traversal import graph_inputs
 
     model = graph.model
     check_applicable(model)
@@ -168,7 +167,13 @@ def flatten(graph: Graph) -> FlatModel:
     constrained = vectorize_graph(outputs, replace={flat_c: batch_c})
     constrain = pytensor.function([batch_c], constrained)
     start = DictToArrayBijection.map({v.name: point[v.name] for v in values}).data
-    return FlatModel(graph, logp_grad, constrain, names, np.asarray(start, dtype=float))
+    inputs = graph_inputs([logp_batch, *constrained])
+    found = {v.name: v for v in inputs if isinstance(v, SharedVariable) and v.name}
+    missing = [n for n in graph.containers.values() if n not in found]
+    if missing:  # a container no output depends on: the data cannot change the fit
+        raise NotApplicable(f"no data container {', '.join(missing)} in its log density")
+    shared = {name: found[name] for name in graph.containers.values()}
+    return FlatModel(graph, logp_grad, constrain, names, np.asarray(start, dtype=float), shared)
 
 
 def check_applicable(model: Any) -> None:

@@ -232,10 +232,12 @@ def _plan(scenario, settings, args: argparse.Namespace):
 def mutants(args: argparse.Namespace) -> None:
     """``sbc mutants``: a correct model and its mutants on the same data sets; detection."""
     from sbc.report.mutants_text import recommendation
-    from sbc.workflows.mutants import run_mutants
+    from sbc.workflows.mutants import run_mutants, with_inference
 
     base = spec(args)
-    chosen = _plan(base.scenario, base.settings, args)
+    chosen = with_inference(
+        _plan(base.scenario, base.settings, args), names(args.inference, "--inference")
+    )
     out = args.out or Path("reports") / f"{base.name}-mutants"
     outcome = run_mutants(base, chosen, out, execution(args))
     columns = ["model", "status", "min_p_holm", "revealed_by", "needed"]

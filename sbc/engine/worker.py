@@ -56,28 +56,25 @@ def _mallopt(parameter: int, value: int) -> bool:
 
 
 @cache
-def one_blas_thread() -> bool:
-    """Limit this worker process's BLAS and OpenMP pools to one thread (once).
+def _threadpools() -> Any:
+    """The BLAS and OpenMP pools loaded in this process (SciPy's own BLAS loaded first)."""
+    import scipy.optimize  # noqa: F401  (its BLAS is a library of its own, loaded lazily)
+    from threadpoolctl import ThreadpoolController
 
-    Workers run one per core, so BLAS threads only oversubscribe the cores, and OpenBLAS's
-    threads spin while they wait: SciPy's L-BFGS-B, which calls BLAS on vectors of a few
-    values, took 3 ms a call instead of 30 us (eight schools ``partial+laplace``: 92 ms a
-    fit against 2.5 ms with one thread, 2 workers on 2 cores). Only worker processes are
-    limited (a run in the user's own process leaves its threads alone).
+    return ThreadpoolController()
 
-    Returns
-    -------
-    bool
-        Whether the limit was set (``False`` in the main process).
+
+def one_blas_thread() -> Any:
+    """A context in which BLAS and OpenMP use one thread; the previous limits after it.
+
+    Simulations run one per core, so BLAS threads only oversubscribe the cores, and
+    OpenBLAS's threads spin while they wait: SciPy's L-BFGS-B, which calls BLAS on vectors
+    of a few values, took 3 ms a call instead of 30 us (eight schools ``partial+laplace``:
+    92 ms a fit against 2.5 ms with one thread, 2 workers on 2 cores). Entering the context
+    costs about 15 us; a run in the user's own process gets its threads back after each
+    simulation.
     """
-    import multiprocessing
-
-    if multiprocessing.parent_process() is None:
-        return False
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-    return True
+    return _threadpools().limit(limits=1)
 
 
 class FitTimeout(Exception):
@@ -100,9 +97,14 @@ def work(job: Job) -> pa.Table:
     timed), then each is fitted under a timer that raises :class:`FitTimeout` inside the
     fit, so the fit is recorded with that error by :func:`sbc.engine.task.fit_model`.
     """
-    task = job.task
     keep_freed_memory()
-    one_blas_thread()
+    with one_blas_thread():
+        return _work(job)
+
+
+def _work(job: Job) -> pa.Table:
+    """:func:`work` within its thread limit."""
+    task = job.task
     try:
         if job.fit_timeout is None or threading.current_thread() is not threading.main_thread():
             return run_task(task)

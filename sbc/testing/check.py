@@ -47,6 +47,7 @@ def check_calibration(
     thin: int | None = None,
     test_quantities: bool = True,
     out: str | os.PathLike[str] | None = None,
+    inference: str | None = None,
 ) -> CalibrationResult:
     """Run SBC for one model of a scenario and return its calibration statistics.
 
@@ -81,6 +82,10 @@ def check_calibration(
         Run folder. If it holds this same check already, the stored simulations are
         reused (the model's code is not compared: clear it after changing a model). By
         default a fresh folder under the session's reports folder.
+    inference : str, optional
+        Fit the model by this method (``"advi"``, ``"laplace"``, ``"pathfinder+psis"`` ...):
+        the same as naming the model ``MODEL+METHOD``. ``None`` or ``"nuts"``: the model's
+        own backend.
 
     Returns
     -------
@@ -97,6 +102,8 @@ def check_calibration(
     if not 0 < alpha < 1:
         raise SettingError(f"alpha must lie in (0, 1), got {alpha!r}")
     resolved, name = _with_model(registry.resolve(scenario), model)
+    if inference is not None:
+        name = registry.with_inference([name], [inference])[0]
     spec = RunSpec.build(
         resolved,
         settings=settings,

@@ -64,6 +64,26 @@ def plan(
         raise SettingError(f"scenario {registry.display_name(scenario)}: {exc}") from None
 
 
+def with_inference(chosen: Plan, inference: Sequence[str] | None) -> Plan:
+    """The plan's models fitted by each inference method (:func:`sbc.registry.with_inference`).
+
+    Every model, correct or mutant, becomes ``MODEL+METHOD`` for each approximate method
+    (``nuts`` keeps the name), and each mutant's base the correct model fitted by the same
+    method, so a mutant is judged against its own method's false-alarm rate: does SBC still
+    catch the planted bug through an approximation?
+    """
+    if not inference:
+        return chosen
+    parts = []
+    for method in inference:
+        part = chosen.catalogue.copy()
+        part["model"] = registry.with_inference(list(part["model"]), [method])
+        part["base"] = [b and registry.with_inference([b], [method])[0] for b in part["base"]]
+        parts.append(part)
+    catalogue = pd.concat(parts, ignore_index=True)
+    return replace(chosen, models=list(catalogue["model"]), catalogue=catalogue)
+
+
 def _plan(
     scenario: Scenario,
     settings: Mapping[str, Any],

@@ -4,6 +4,7 @@ A sweep specification is a TOML file::
 
     scenario = "heights"                 # name, file path (relative to this file) or module:OBJECT
     models = ["complete", "none", "partial"]   # optional: the scenario's default models
+    inference = ["nuts", "advi"]         # optional: each model fitted by each method
     simulations = 100
     seed = 0                             # optional (default 0), the same for every cell
     thin = "ess"                         # optional: "ess" or a whole number
@@ -18,6 +19,10 @@ A sweep specification is a TOML file::
 
     [grid]                               # every combination is one cell (one run)
     n_per_group = [2, 5, 20, 100]
+
+``inference`` may also be given in ``[grid]``: the methods are not cells of their own but
+models of every cell (``partial`` and ``partial+advi``, fitted to the same simulated data
+sets), so the sweep page draws one line per model and method across the grid.
 
 Cell ``n_groups=4,n_per_group=2`` is stored in ``OUT/n_groups=4,n_per_group=2/`` with its
 own ``report.html``; ``OUT/sweep.csv`` and ``OUT/index.html`` compare the cells. Every cell
@@ -48,7 +53,16 @@ from sbc.scenario import Scenario
 if TYPE_CHECKING:
     from sbc.report.sweep_html import SweepPage
 
-TOP_KEYS = ("scenario", "models", "simulations", "seed", "thin", "test_quantities", "x")
+TOP_KEYS = (
+    "scenario",
+    "models",
+    "inference",
+    "simulations",
+    "seed",
+    "thin",
+    "test_quantities",
+    "x",
+)
 TABLES = ("settings", "sampling", "grid")
 
 
@@ -165,7 +179,18 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         if not isinstance(table, dict):
             raise fail(f"{key} must be a table ([{key}]), got {table!r}")
         tables[key] = table
-    grid = tables["grid"]
+    grid = dict(tables["grid"])
+    inference = raw.get("inference")
+    if "inference" in grid:
+        if inference is not None:
+            raise fail("inference is given both at the top level and in [grid]")
+        inference = grid.pop("inference")
+    if inference is not None and (
+        not isinstance(inference, list)
+        or not inference
+        or not all(isinstance(m, str) for m in inference)
+    ):
+        raise fail(f"inference must be a non-empty list of method names, got {inference!r}")
     if not grid:
         raise fail("grid needs at least one setting with a list of values")
     for key, values in grid.items():
@@ -195,6 +220,7 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
             sampling=Sampling.from_mapping(tables["sampling"]),
             thin=None if thin == "ess" else thin,
             test_quantities=raw.get("test_quantities", True),
+            inference=inference,
         )
         spec = Spec(path=path, run=run, grid=grid, settings=fixed, x=x)
         for cell in spec.cells():
