@@ -11,7 +11,7 @@ from sbc import registry
 from sbc.backends import Sampling
 from sbc.engine.execute import release_workers
 from sbc.results.calibration import estimand_table
-from sbc.results.schema import COLUMNS, TIMING_COLUMNS
+from sbc.results.schema import COLUMNS, FIT_COLUMNS, TIMING_COLUMNS
 from sbc.results.store import RunStore, StoreError
 from tests.helpers import run
 
@@ -33,7 +33,8 @@ def _comparable(frame):
 def test_results_table_has_the_documented_columns(tmp_path):
     """One row per (simulation, model, estimand), with every documented column."""
     results = _run(tmp_path, models=("exact", "biased"), n=5)
-    assert list(results.columns) == [*COLUMNS, "stat:mean_y"]  # + the data statistic
+    # the per-fit columns, then the data statistic
+    assert list(results.columns) == [*COLUMNS, *FIT_COLUMNS, "stat:mean_y"]
     assert len(results) == 5 * 2 * 2  # theta and the loglik test quantity
     assert list(results["kind"].unique()) == ["estimand", "test_quantity"]
     assert (results["max_rank"] == 2 * 100).all()  # independent draws: no thinning

@@ -9,7 +9,7 @@ from sbc import registry
 from sbc.backends import Sampling
 from sbc.cli import main
 from sbc.results.calibration import model_table
-from sbc.results.schema import COLUMNS, STATISTIC_PREFIX
+from sbc.results.schema import COLUMNS, FIT_COLUMNS, STATISTIC_PREFIX
 from sbc.results.strata import (
     STRATA_COLUMNS,
     health_table,
@@ -153,7 +153,7 @@ def test_runs_store_data_statistics_and_old_results_without_them_still_report(tm
     argv = ["run", "conjugate", "-n", "30", "--jobs", "1", "--draws", "100"]
     assert main([*argv, "--models", "exact", "--out", str(out), "--quiet", "--strata", "4"]) == 0
     results = pd.read_parquet(out / "results.parquet")
-    assert list(results.columns) == [*COLUMNS, f"{STATISTIC_PREFIX}mean_y"]
+    assert list(results.columns) == [*COLUMNS, *FIT_COLUMNS, f"{STATISTIC_PREFIX}mean_y"]
     strata = pd.read_csv(out / "strata.csv")
     assert list(strata.columns) == list(STRATA_COLUMNS)
     assert set(strata["model"]) == {"exact"} and len(strata) == 2 * 4  # quartiles asked for
@@ -165,7 +165,9 @@ def test_runs_store_data_statistics_and_old_results_without_them_still_report(tm
     assert "split into 4 equal-count" in (out / "report.html").read_text()
     assert main(["report", str(out), "--strata", "2"]) == 0
     assert "split into 2 equal-count" in (out / "report.html").read_text()
-    results.drop(columns=[f"{STATISTIC_PREFIX}mean_y"]).to_parquet(out / "results.parquet")
+    # results stored before data statistics and approximate inference existed
+    old = results.drop(columns=[f"{STATISTIC_PREFIX}mean_y", *FIT_COLUMNS])
+    old.to_parquet(out / "results.parquet")
     assert main(["report", str(out)]) == 0
     assert "stored no data statistics" in (out / "report.html").read_text()
 
