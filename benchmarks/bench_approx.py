@@ -6,12 +6,15 @@ Two parts, in one invocation (``python benchmarks/bench_approx.py [--simulations
    simulated data sets for every method: the fit itself (``fit_seconds``: the backend's
    ``fit``, data swapped in, draws out) and sbc's own work per fit outside it (simulation,
    estimands, test quantities, ranks, summaries, diagnostics, result rows), from the wall
-   time of each simulation. Compilation is excluded (a first simulation warms up).
+   time of each simulation. Compilation is excluded (a first simulation warms up); the
+   process's allocator and thread pools are set as in a worker process.
    Goals: a Laplace or Pathfinder fit cheaper than NUTS, mean-field ADVI at most 2x NUTS.
 2. **Calibration** of every method on eight schools (``examples/eight_schools.py``, the
    non-centred ``partial``) and heights ``partial``: ``sbc run`` with ``--inference`` over
    all methods, each with and without PSIS resampling; the verdict, coverage, k-hat share,
-   and the verdicts on the fits with k-hat at most 0.7 and above it.
+   the verdicts on the fits with k-hat at most 0.7 and above it, and the simulations each
+   approximation needs to be flagged (the power machinery of ``sbc mutants``, each
+   approximation judged as a planted bug of the NUTS fit on the same data sets).
 
 Tables: ``benchmarks/results/approx-cost-DATE.csv`` and ``approx-calibration-DATE.csv``.
 """
@@ -31,12 +34,20 @@ import pandas as pd
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).parent.parent
-METHODS = ("nuts", "advi", "fullrank_advi", "laplace", "pathfinder")
+METHODS = ("nuts", "advi", "fullrank_advi", "dadvi", "laplace", "pathfinder")
 """The methods compared (each approximate one also with ``+psis`` in the calibration part)."""
 
 
 def cost(fits: int) -> pd.DataFrame:
     """Seconds per fit, in the fit and outside it, of every method on heights ``partial``."""
+    from sbc.engine.worker import keep_freed_memory, one_blas_thread
+
+    keep_freed_memory()  # as a worker process runs its simulations
+    with one_blas_thread():
+        return _cost(fits)
+
+
+def _cost(fits: int) -> pd.DataFrame:
     from sbc import registry
     from sbc.backends import Sampling
     from sbc.engine.task import Task, run_task
@@ -77,6 +88,7 @@ def cost(fits: int) -> pd.DataFrame:
 def calibration(simulations: int) -> pd.DataFrame:
     """The verdict of every method and its k-hat split on eight schools and heights."""
     from sbc.results.calibration import model_table
+    from sbc.results.detection import analyse
     from sbc.results.store import RunStore
     from sbc.results.strata import health_table
 
@@ -95,6 +107,20 @@ def calibration(simulations: int) -> pd.DataFrame:
             results = RunStore(out).results()
         models = model_table(results)
         split = health_table(results).set_index(["model", "subset"])
+        # each approximation judged as a planted bug of NUTS: the simulations it needs
+        names = list(models["model"])
+        catalogue = pd.DataFrame(
+            {
+                "model": names,
+                "role": ["correct" if n == "partial" else "hand-written" for n in names],
+                "base": "partial",
+                "operator": "",
+                "target": "",
+                "description": "",
+                "equivalent": "",
+            }
+        )
+        detection = analyse(results, catalogue).table.set_index("model")
         for m in models.itertuples():
             row = {
                 "scenario": Path(scenario).stem,
@@ -109,6 +135,8 @@ def calibration(simulations: int) -> pd.DataFrame:
                 "unconverged_share": m.unconverged_share,
                 "median_fit_seconds": m.median_fit_seconds,
                 "run_seconds": seconds,
+                "needed": detection.loc[m.model, "needed"],
+                "first_flagged_at": detection.loc[m.model, "first_flagged_at"],
             }
             for subset in ("healthy", "unhealthy"):
                 key = (m.model, subset)

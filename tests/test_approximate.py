@@ -278,3 +278,25 @@ def test_check_calibration_takes_an_inference_method(tmp_path):
         out=tmp_path,
     )
     assert result.model == "pymc+laplace" and result.calibrated
+
+
+def test_dadvi_agrees_with_pymc_extras_fit_dadvi():
+    """DADVI here (L-BFGS) and pymc-extras' (trust-ncg) reach the same optimum."""
+    pytest.importorskip("pymc_extras")
+    from pymc_extras.inference.dadvi.dadvi import fit_dadvi
+
+    from sbc.backends.advi import DADVI
+
+    data = _regression_data(2)
+    graph = PyMCModel(_build_regression, data=("x", "y")).graph({}, data)
+    flat = flatten(graph)
+    flat.refill(data)
+    ours = DADVI().fit(flat, np.random.default_rng(0), 20_000)
+    with graph.model:
+        idata = fit_dadvi(progressbar=False, n_draws=20_000, random_seed=1)
+    theirs = idata.posterior["beta"].values.reshape(-1, 2)
+    sd = theirs.std(0)
+    assert ours.converged
+    # 30 fixed draws: each fit's optimum moves with its draws by about 1/sqrt(30) sd
+    np.testing.assert_allclose(ours.points.mean(0), theirs.mean(0), atol=0.6 * sd.max())
+    np.testing.assert_allclose(ours.points.std(0), sd, rtol=0.3)

@@ -207,3 +207,63 @@ class _Adam:
         m_hat = self.m / (1 - self.beta1**self.t)
         v_hat = self.v / (1 - self.beta2**self.t)
         return rate * m_hat / (np.sqrt(v_hat) + 1e-8)
+
+
+@dataclass(frozen=True)
+class DADVI:
+    """Deterministic ADVI (Giordano, Ingram & Broderick 2024) as a method.
+
+    Mean-field ADVI whose ELBO is averaged over ``fixed_draws`` standard-normal draws fixed
+    for the fit (from the fit's seed), so the objective is deterministic and an ordinary
+    optimiser (L-BFGS) finds its optimum to tolerance: no step size, no stopping rule.
+    pymc-extras' ``fit_dadvi`` optimises the same objective (with trust-ncg) but rebuilds
+    and recompiles it for every fit; ``tests/test_approximate.py`` checks they agree.
+
+    Parameters
+    ----------
+    name : str
+        The method's name in model names (``partial+dadvi``).
+    fixed_draws : int
+        Draws the ELBO is averaged over (pymc-extras' default, 30).
+    max_iterations : int
+        L-BFGS iteration budget.
+    """
+
+    name: str = "dadvi"
+    fixed_draws: int = 30
+    max_iterations: int = 1000
+
+    def compile(self, flat: FlatModel) -> Any:
+        """The fit, bound to ``flat`` (nothing to compile beyond the model)."""
+        return lambda rng, draws: self.fit(flat, rng, draws)
+
+    def fit(self, flat: FlatModel, rng: np.random.Generator, draws: int) -> Approximation:
+        """Optimise the fixed-draw ELBO of ``flat``'s current data, then draw from it."""
+        from scipy.optimize import minimize
+
+        n = flat.size
+        fixed = rng.standard_normal((self.fixed_draws, n))
+
+        def negative_elbo(params: np.ndarray) -> tuple[float, np.ndarray]:
+            mu, log_sd = params[:n], params[n:]
+            sd = np.exp(log_sd)
+            logp, grad = flat.logp_grad(mu + fixed * sd)
+            if not np.isfinite(logp).all():
+                return np.inf, np.zeros_like(params)
+            value = logp.mean() + log_sd.sum()
+            gradient = np.concatenate([grad.mean(0), (grad * fixed).mean(0) * sd + 1.0])
+            return -float(value), -gradient
+
+        result = minimize(
+            negative_elbo,
+            np.concatenate([flat.start, np.zeros(n)]),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": self.max_iterations},
+        )
+        q = _MeanField(flat.start, n)
+        q.params = result.x
+        eps = rng.standard_normal((draws, n))
+        return Approximation(
+            q.points(eps), q.log_q(eps), bool(result.success), int(result.nit), -result.fun
+        )

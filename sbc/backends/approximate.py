@@ -1,7 +1,11 @@
 """Approximate inference as a backend: a PyMC or Bambi model fitted by ADVI, Laplace, Pathfinder.
 
+Methods (:data:`METHODS`): ``advi`` (mean-field) and ``fullrank_advi``, ``dadvi``
+(deterministic ADVI), ``laplace`` and ``pathfinder``. INLA (pymc-extras) is not offered: it
+needs a latent Gaussian model declared as such, which the shipped models are not.
+
 A run names an approximate fit of a model ``MODEL+METHOD`` (``partial+advi``); the registry
-(:func:`sbc.registry.model`) builds it from the declared model with :func:`approximate`. Its
+(:func:`sbc.registry.approximate_model`) builds it from the declared model. Its
 backend, :class:`Approximate`, builds the declared model's PyMC graph, compiles it once on
 the flat unconstrained space (:mod:`sbc.backends.flat`) and lets the method compile what it
 needs (:data:`METHODS`); each fit swaps the data set into the graph's data containers and
@@ -28,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from sbc.backends import Posterior, Sampling
-from sbc.backends.advi import ADVI
+from sbc.backends.advi import ADVI, DADVI
 from sbc.backends.flat import FlatModel, Method, NotApplicable, check_applicable, flatten
 from sbc.backends.laplace import Laplace
 from sbc.backends.pathfinder import Pathfinder
@@ -37,7 +41,8 @@ NUTS = "nuts"
 """The name of the default method: the model's own backend, its name unchanged."""
 
 METHODS: dict[str, Method] = {
-    m.name: m for m in (ADVI(), ADVI("fullrank_advi", full_rank=True), Laplace(), Pathfinder())
+    m.name: m
+    for m in (ADVI(), ADVI("fullrank_advi", full_rank=True), DADVI(), Laplace(), Pathfinder())
 }
 """Approximate methods by name."""
 

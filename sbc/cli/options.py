@@ -132,7 +132,7 @@ def _inference(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="METHODS",
         help="comma-separated inference methods, each model fitted by each: nuts (default), "
-        "advi, fullrank_advi, laplace, pathfinder, and any of these with +psis (importance "
+        "advi, fullrank_advi, dadvi, laplace, pathfinder, and any of these with +psis (importance "
         "resampled); approximate fits are the models MODEL+METHOD",
     )
 

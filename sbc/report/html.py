@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from sbc.registry import split_method
 from sbc.report import figures
 from sbc.report.strata_html import health_section, mode_note, strata_section
 from sbc.results.calibration import (
@@ -103,9 +104,12 @@ DIVERGENT_MAX = 0.02
 """Share of fits with a divergence above which the report marks it."""
 
 
-def _sampler(settings: dict[str, Any] | None) -> str:
+def _sampler(settings: dict[str, Any] | None, model: str = "") -> str:
     if not settings:
         return "&ndash;"
+    method = split_method(model)[1]
+    if method is not None:  # an approximation: independent draws, no warm-up or step size
+        return f"{method}: {settings['chains'] * settings['draws']} independent draws"
     return (
         f"{settings['chains']}&times;{settings['draws']} (+{settings['tune']}), "
         f"{settings['target_accept']:g}"
@@ -148,7 +152,7 @@ def verdict_table(models: pd.DataFrame, record: dict[str, Any]) -> str:
             )
             + f"<td>{_fmt(m.median_fit_seconds, 2)}</td>"
             f"<td>{_fmt(m.seconds_per_100_ess, 2)}</td><td>{_fmt(m.grad_evals, 3)}</td>"
-            f"<td class=l>{_sampler(sampling.get(m.model))}</td></tr>"
+            f"<td class=l>{_sampler(sampling.get(m.model), m.model)}</td></tr>"
         )
         if note:
             span = 17 if approximate else 15
