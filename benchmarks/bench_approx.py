@@ -10,11 +10,13 @@ Two parts, in one invocation (``python benchmarks/bench_approx.py [--simulations
    process's allocator and thread pools are set as in a worker process.
    Goals: a Laplace or Pathfinder fit cheaper than NUTS, mean-field ADVI at most 2x NUTS.
 2. **Calibration** of every method on eight schools (``examples/eight_schools.py``, the
-   non-centred ``partial``) and heights ``partial``: ``sbc run`` with ``--inference`` over
-   all methods, each with and without PSIS resampling; the verdict, coverage, k-hat share,
-   the verdicts on the fits with k-hat at most 0.7 and above it, and the simulations each
-   approximation needs to be flagged (the power machinery of ``sbc mutants``, each
-   approximation judged as a planted bug of the NUTS fit on the same data sets).
+   non-centred ``partial``) and heights (``partial``, normal levels integrated out;
+   ``partial_centred`` and ``partial_bambi``, the hierarchy written out): ``sbc run`` with
+   ``--inference`` over all methods, each with and without PSIS resampling; the verdict,
+   coverage, k-hat share, the verdicts on the fits with k-hat at most 0.7 and above it, and
+   the simulations each approximation needs to be flagged (the power machinery of ``sbc
+   mutants``, each approximation judged as a planted bug of the NUTS fit on the same data
+   sets).
 
 Tables: ``benchmarks/results/approx-cost-DATE.csv`` and ``approx-calibration-DATE.csv``.
 """
@@ -94,10 +96,16 @@ def calibration(simulations: int) -> pd.DataFrame:
 
     methods = [*METHODS, *(f"{m}+psis" for m in METHODS[1:])]
     rows = []
-    for scenario in (str(ROOT / "examples" / "eight_schools.py"), "heights"):
+    studies = {
+        str(ROOT / "examples" / "eight_schools.py"): "partial",
+        # heights: the model with its normal levels integrated out, and the hierarchy
+        # written out (centred in PyMC; non-centred by Bambi)
+        "heights": "partial,partial_centred,partial_bambi",
+    }
+    for scenario, models in studies.items():
         with tempfile.TemporaryDirectory() as out:
             command = [
-                sys.executable, "-m", "sbc.cli", "run", scenario, "--models", "partial",
+                sys.executable, "-m", "sbc.cli", "run", scenario, "--models", models,
                 "--inference", ",".join(methods), "-n", str(simulations), "--out", out,
                 "--quiet",
             ]  # fmt: skip
@@ -107,13 +115,14 @@ def calibration(simulations: int) -> pd.DataFrame:
             results = RunStore(out).results()
         models = model_table(results)
         split = health_table(results).set_index(["model", "subset"])
-        # each approximation judged as a planted bug of NUTS: the simulations it needs
+        # each approximation judged as a planted bug of its NUTS fit: simulations needed
         names = list(models["model"])
+        bases = [n.partition("+")[0] for n in names]
         catalogue = pd.DataFrame(
             {
                 "model": names,
-                "role": ["correct" if n == "partial" else "hand-written" for n in names],
-                "base": "partial",
+                "role": ["hand-written" if "+" in n else "correct" for n in names],
+                "base": bases,
                 "operator": "",
                 "target": "",
                 "description": "",
