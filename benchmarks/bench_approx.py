@@ -1,6 +1,7 @@
 """Approximate inference against NUTS: cost per fit, and what SBC says of each method.
 
-Two parts, in one invocation (``python benchmarks/bench_approx.py [--simulations 200]``):
+Two parts, in one invocation (``python benchmarks/bench_approx.py [--simulations 200]
+[--parts cost,calibration]``):
 
 1. **Cost per fit** on heights ``partial`` (default design), in this process, the same
    simulated data sets for every method: the fit itself (``fit_seconds``: the backend's
@@ -162,13 +163,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulations", type=int, default=200)
     parser.add_argument("--fits", type=int, default=100, help="fits per method for the cost")
+    parser.add_argument(
+        "--parts", default="cost,calibration", help="comma-separated: cost, calibration"
+    )
     args = parser.parse_args()
+    parts = args.parts.split(",")
     RESULTS.mkdir(exist_ok=True)
     day = dt.date.today().isoformat()
     with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
-        costs = cost(args.fits)
-        costs.to_csv(RESULTS / f"approx-cost-{day}.csv", index=False)
-        print(costs.to_string(index=False))
+        if "cost" in parts:
+            costs = cost(args.fits)
+            costs.to_csv(RESULTS / f"approx-cost-{day}.csv", index=False)
+            print(costs.to_string(index=False))
+        if "calibration" not in parts:
+            return
         table = calibration(args.simulations)
         table.to_csv(RESULTS / f"approx-calibration-{day}.csv", index=False)
         shown = ["scenario", "model", "verdict", "coverage90", "khat_share"]

@@ -357,12 +357,21 @@ class Scenario:
         out: dict[str, np.ndarray] = {}
         if self.likelihood is not None:
             pointwise = np.asarray(self.likelihood.pointwise(params, data, design), dtype=float)
-            out["loglik"] = pointwise.sum(axis=-1)
-            if self.likelihood.groups is not None:
-                labels, index = self.likelihood.groups(design)
-                if len(labels) <= MAX_GROUPS:
-                    for j, label in enumerate(labels):
-                        out[f"loglik[{label}]"] = pointwise[..., index == j].sum(axis=-1)
+            labels, index = self.likelihood.groups(design) if self.likelihood.groups else ([], None)
+            labels = labels if len(labels) <= MAX_GROUPS else []
+            if labels and np.isfinite(pointwise).all():
+                # every sum in one product with [1 | one-hot groups]: 0.05 ms against 0.54
+                # for 2000 draws x 80 observations x 4 groups (an infinite term would make
+                # 0 x inf = NaN in the other groups' sums, hence the finite check)
+                columns = np.column_stack([np.ones(len(index)), np.eye(len(labels))[index]])
+                sums = pointwise @ columns
+                out["loglik"] = sums[..., 0]
+                for j, label in enumerate(labels):
+                    out[f"loglik[{label}]"] = sums[..., j + 1]
+            else:
+                out["loglik"] = pointwise.sum(axis=-1)
+                for j, label in enumerate(labels):
+                    out[f"loglik[{label}]"] = pointwise[..., index == j].sum(axis=-1)
         if self.test_quantities is not None:
             out |= {
                 k: np.asarray(v, dtype=float)

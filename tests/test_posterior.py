@@ -62,3 +62,24 @@ def test_diagnostics_of_a_single_chain_have_no_rhat():
     """R-hat needs two chains: a single chain reports NaN, not a fake value."""
     out = fit_diagnostics({"a": np.random.default_rng(5).normal(size=(1, 400))})
     assert np.isnan(out["max_rhat"]) and out["min_ess_bulk"] > 100
+
+
+@given(
+    hnp.arrays(float, (3, 25), elements=st.floats(-1e6, 1e6)),
+    st.lists(st.floats(0, 1), min_size=1, max_size=6),
+)
+def test_sorted_quantiles_equal_numpy_quantile(draws, levels):
+    """One sort and interpolation give numpy.quantile's linear quantiles at any level."""
+    from sbc.stats.posterior import sorted_quantiles
+
+    expected = np.quantile(draws, levels, axis=-1)
+    np.testing.assert_allclose(sorted_quantiles(draws, tuple(levels)), expected, atol=1e-6)
+
+
+def test_sorted_quantiles_of_a_row_with_nan_are_nan():
+    """A NaN draw makes its row's quantiles NaN, as in NumPy; other rows are unaffected."""
+    from sbc.stats.posterior import sorted_quantiles
+
+    draws = np.array([[1.0, np.nan, 3.0], [1.0, 2.0, 3.0]])
+    out = sorted_quantiles(draws, (0.5,))
+    assert np.isnan(out[0, 0]) and out[0, 1] == 2.0

@@ -116,3 +116,29 @@ def test_heights_partial_likelihood_is_the_hierarchy_with_its_normal_levels_inte
         mean = np.full(15, design.mean_location)
         expected = stats.multivariate_normal.logpdf(height, mean, cov)
         assert logp(point) - priors == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("infinite", [False, True])
+def test_group_logliks_are_the_sums_over_each_group(infinite):
+    """The total and per-group log-likelihoods are plain sums, an infinite term included."""
+    from sbc.scenario import Likelihood, Scenario
+
+    index = np.array([0, 1, 0, 2, 1])
+    rng = np.random.default_rng(0)
+    pointwise = rng.normal(size=(3, 7, 5))
+    if infinite:
+        pointwise[1, 2, 3] = -np.inf
+    scenario = Scenario(
+        name="sums",
+        description="",
+        settings=(),
+        design=lambda s: None,
+        simulate=lambda d, r: None,
+        estimands=lambda d: ("a",),
+        models=(),
+        likelihood=Likelihood(lambda p, y, d: pointwise, lambda d: (["x", "y", "z"], index)),
+    )
+    out = scenario.quantities({"a": np.zeros((3, 7))}, {}, None)
+    np.testing.assert_allclose(out["loglik"], pointwise.sum(-1))
+    for j, label in enumerate("xyz"):
+        np.testing.assert_allclose(out[f"loglik[{label}]"], pointwise[..., index == j].sum(-1))
