@@ -195,7 +195,8 @@ def model_table(
         ``fits``, ``error_share``, ``divergent_share``, ``rhat_share`` (R-hat above
         :data:`RHAT_MAX`), ``low_ess_share`` (bulk or tail ESS below ``ess_min``), for
         approximate fits ``khat_share`` (Pareto k-hat above :data:`KHAT_MAX`) and
-        ``unconverged_share`` (optimiser not converged), NaN for NUTS fits,
+        ``unconverged_share`` (optimiser not converged), NaN for NUTS fits (and the R-hat
+        and ESS shares NaN for approximate fits),
         ``healthy_share`` (none of these: no divergence, R-hat and ESS fine) and
         ``healthy_pairs`` (share of (fit, estimand) pairs with R-hat and ESS fine); and cost:
         ``median_fit_seconds``, ``seconds_per_100_ess`` (median over fits of the sampler's
@@ -268,8 +269,9 @@ def _health(fits: pd.DataFrame, rows: pd.DataFrame, ess_min: float) -> dict[str,
     approximate = bool(fits["pareto_khat"].notna().any()) if "pareto_khat" in fits else False
     out = {
         "divergent_share": float(divergent.mean()),
-        "rhat_share": float(high_rhat.mean()),
-        "low_ess_share": float(low_ess.mean()),
+        # independent draws of an approximation have no R-hat or ESS: not applicable
+        "rhat_share": nan if approximate else float(high_rhat.mean()),
+        "low_ess_share": nan if approximate else float(low_ess.mean()),
         "khat_share": float(high_khat.mean()) if approximate else nan,
         "unconverged_share": float(unconverged.mean()) if approximate else nan,
         "healthy_share": float(

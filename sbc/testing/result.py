@@ -171,6 +171,7 @@ class CalibrationResult:
         if len(table) > rows:
             lines.append(f"  ... and {len(table) - rows} more")
         s = self.summary
+        khat = s.get("khat_share", float("nan"))  # an approximate fit's k-hat above 0.7
         lines.append(
             f"90% coverage over estimands: mean {s['coverage90']:.2f}, worst "
             f"{s['coverage90_min']:.2f} (nominal 0.90); RMSE / prior sd {s['rel_rmse']:.2f}"
@@ -178,6 +179,7 @@ class CalibrationResult:
         lines.append(
             f"fits: {s['fits']}, raised {percent(s['error_share'])}, divergent "
             f"{percent(s['divergent_share'])}, R-hat > 1.01 {percent(s['rhat_share'])}"
+            + (f", k-hat > 0.7 {percent(khat)}" if khat == khat else "")  # NaN for NUTS
         )
         errors = self.results["error"].dropna()
         if len(errors):
