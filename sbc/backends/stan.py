@@ -29,6 +29,7 @@ import sysconfig
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,7 +356,8 @@ def stanc(code: str) -> None:
     import httpstan.compile
 
     try:
-        httpstan.compile.compile(code, "sbc_check")
+        with _quiet():
+            httpstan.compile.compile(code, "sbc_check")
     except ValueError as exc:
         raise StanCompileError(f"Stan program: {stanc_message(str(exc))}") from None
     except subprocess.TimeoutExpired:
@@ -430,7 +432,7 @@ def load(code: str) -> ModuleType:
         return _MODULES[name]
     directory = _directory(models, code)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(directory.parent / f"{directory.name}.lock"):
+    with _locked(directory.parent / f"{directory.name}.lock"), _quiet():
         try:
             module = models.import_services_extension_module(name)
         except KeyError:
@@ -446,13 +448,23 @@ def _build(models: ModuleType, code: str) -> None:
     stanc(code)
     started = time.perf_counter()
     try:
-        asyncio.run(models.build_services_extension_module(code))
+        with _quiet():
+            asyncio.run(models.build_services_extension_module(code))
     except Exception as exc:
         shutil.rmtree(_directory(models, code), ignore_errors=True)
         lines = [line for line in str(exc).splitlines() if "error" in line.lower()]
         first = lines[0] if lines else str(exc).splitlines()[0] if str(exc) else repr(exc)
         raise StanCompileError(f"compiling the Stan program's C++ failed: {first}") from None
     _BUILD_SECONDS.append(time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence httpstan's and setuptools' deprecation notices (not the user's concern)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        yield
 
 
 _BUILD_SECONDS: list[float] = []
@@ -479,7 +491,8 @@ def _defaults(module: ModuleType) -> dict[str, Any]:
     if not _DEFAULTS:
         import httpstan.services.arguments as arguments
 
-        for name in arguments.function_arguments("hmc_nuts_diag_e_adapt", module):
-            if name not in ("data", "init", "random_seed", "chain"):
-                _DEFAULTS[name] = arguments.lookup_default(arguments.Method.SAMPLE, name)
+        with _quiet():
+            for name in arguments.function_arguments("hmc_nuts_diag_e_adapt", module):
+                if name not in ("data", "init", "random_seed", "chain"):
+                    _DEFAULTS[name] = arguments.lookup_default(arguments.Method.SAMPLE, name)
     return dict(_DEFAULTS)
