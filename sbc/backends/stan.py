@@ -28,7 +28,6 @@ import subprocess
 import sysconfig
 import tempfile
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -345,8 +344,13 @@ def stan_inputs(values: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
-def stanc(code: str) -> None:
+def stanc(code: str) -> str:
     """Translate ``code`` with httpstan's stanc; raise its message on one line if it fails.
+
+    Returns
+    -------
+    str
+        The warnings of stanc (pedantic mode), empty if none.
 
     Raises
     ------
@@ -357,7 +361,7 @@ def stanc(code: str) -> None:
 
     try:
         with _quiet():
-            httpstan.compile.compile(code, "sbc_check")
+            return httpstan.compile.compile(code, "sbc_check")[1]
     except ValueError as exc:
         raise StanCompileError(f"Stan program: {stanc_message(str(exc))}") from None
     except subprocess.TimeoutExpired:
@@ -443,19 +447,23 @@ def load(code: str) -> ModuleType:
 
 
 def _build(models: ModuleType, code: str) -> None:
+    """Build as httpstan's server does, logs included, so PyStan can use the cache too."""
     import asyncio
 
-    stanc(code)
-    started = time.perf_counter()
+    import httpstan.cache
+
+    name = models.calculate_model_name(code)
+    httpstan.cache.delete_model_directory(name)
+    httpstan.cache.dump_stanc_warnings(stanc(code), name)
     try:
         with _quiet():
-            asyncio.run(models.build_services_extension_module(code))
+            output = asyncio.run(models.build_services_extension_module(code))
     except Exception as exc:
-        shutil.rmtree(_directory(models, code), ignore_errors=True)
+        httpstan.cache.delete_model_directory(name)
         lines = [line for line in str(exc).splitlines() if "error" in line.lower()]
         first = lines[0] if lines else str(exc).splitlines()[0] if str(exc) else repr(exc)
         raise StanCompileError(f"compiling the Stan program's C++ failed: {first}") from None
-    _BUILD_SECONDS.append(time.perf_counter() - started)
+    httpstan.cache.dump_services_extension_module_compiler_output(output, name)
 
 
 @contextlib.contextmanager
@@ -465,10 +473,6 @@ def _quiet() -> Iterator[None]:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         yield
-
-
-_BUILD_SECONDS: list[float] = []
-"""Seconds of every build of this process (for benchmarks)."""
 
 
 @contextlib.contextmanager
