@@ -90,6 +90,7 @@ def _end_to_end(model: str, fits: int) -> dict:
         wall = time.perf_counter() - start
     per_fit = results.drop_duplicates("simulation")["fit_seconds"]
     row = _row("sbc_stan_end_to_end", f"{model}_stan", [wall / fits])
+    row["fits"] = fits
     row["median_stan_seconds"] = round(float(per_fit.median()), 4)  # the fitter's own wall
     return row
 
