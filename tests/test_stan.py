@@ -16,6 +16,7 @@ from sbc.backends.exact import normal_posterior
 from sbc.backends.stan import StanCompileError, StanModel, cxx_compiler, stanc_message
 from sbc.engine.preflight import ScenarioCheckError, check_scenario
 from sbc.scenario import Model
+from tests.helpers import run
 
 pytest.importorskip("httpstan", reason="the stan extra is not installed")
 needs_compiler = pytest.mark.skipif(
@@ -223,3 +224,25 @@ def test_a_stan_model_pickles():
     backend = HEIGHTS.model("partial_stan").backend
     assert pickle.loads(pickle.dumps(backend)) == backend
     assert isinstance(StanCompileError("x"), ValueError)
+
+
+@needs_compiler
+def test_a_stan_model_runs_in_worker_processes(tmp_path):
+    """Two local workers load the cached module and fit: every fit has draws, no error."""
+    sampling = Sampling(draws=300)
+    results = run(
+        HEIGHTS, HEIGHTS.defaults, ["partial_stan"], 4, tmp_path, jobs=2, sampling=sampling
+    )
+    fits = results.drop_duplicates("simulation")
+    assert len(fits) == 4 and fits["error"].isna().all()
+    assert (fits["grad_evals"] > 1).all() and (fits["tree_depth"] >= 1).all()
+
+
+@needs_compiler
+def test_assert_calibrated_takes_a_stan_model():
+    """sbc.testing checks a Stan model like a PyMC one."""
+    from sbc.testing import assert_calibrated
+
+    assert_calibrated(
+        "heights", "partial_stan", simulations=20, seed=1, sampling=Sampling(draws=500)
+    )
