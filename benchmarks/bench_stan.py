@@ -13,6 +13,9 @@ On the heights default design (4 countries x 20 people, default sampler settings
 * ``pystan``: PyStan's public route (``stan.build(program, data)`` then ``sample``: an
   httpstan server in process, chains in forked workers), wall time per fit, the model
   cached;
+* ``simuk``: simuk 0.3's SBC of the same heights model, PyMC (``partial_centred``: simuk needs
+  an observed variable; the same posterior as ``partial_stan``), seconds per simulation
+  (``bench`` extra; skipped when simuk is not installed);
 * ``compile_first`` / ``load_cached``: building a new program once per machine, and loading
   a built one in a fresh process.
 
@@ -116,6 +119,19 @@ def _pystan(model: str, fits: int) -> dict:
     return _row("pystan", f"{model}_stan", wall)
 
 
+def _simuk(simulations: int) -> list[dict]:
+    """Seconds per simulation of simuk on the heights model (bench_throughput's measurement)."""
+    from bench_throughput import _simuk as simuk_run
+
+    try:
+        wall = simuk_run(simulations)["wall"] if simulations else None
+    except ImportError:  # simuk not installed
+        return []
+    if not wall:
+        return []
+    return [_row("simuk", "partial_centred", [wall / simulations]) | {"fits": simulations}]
+
+
 def _compile_costs() -> list[dict]:
     """A new program built once (seconds), then loaded from the cache in a fresh process."""
     from sbc.backends import stan
@@ -143,6 +159,7 @@ def main() -> None:
     parser.add_argument("--fits", type=int, default=30)
     parser.add_argument("--models", default="partial,complete,none")
     parser.add_argument("--no-pystan", action="store_true", help="skip PyStan's public route")
+    parser.add_argument("--simuk", type=int, default=10, help="simuk simulations (0: none)")
     args = parser.parse_args()
     rows = []
     for model in args.models.split(","):
@@ -151,8 +168,9 @@ def main() -> None:
         if not args.no_pystan:
             rows.append(_pystan(model, min(args.fits, 10)))
         print(*rows[-5:], sep="\n", flush=True)
+    rows += _simuk(args.simuk)
     rows += _compile_costs()
-    print(*rows[-2:], sep="\n")
+    print(*rows[-3:], sep="\n")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"stan-{dt.date.today()}-{platform.node() or 'host'}.csv"
     with path.open("w", newline="") as handle:

@@ -12,8 +12,9 @@ Every fit calls Stan's own NUTS sampler (``hmc_nuts_diag_e_adapt``) in this proc
 after chain, and reads its draws from the Unix socket httpstan's writers send them to (the
 C++ code releases the GIL while a reader thread collects them). No HTTP server and no
 process pool are involved: per fit, only Stan's own work plus parsing its JSON lines. Stan
-keeps its autodiff tape per thread and only the main thread has one, so a fit must run in
-the main thread of its process (every local ``sbc`` worker does; Dask workers do not).
+keeps its autodiff tape per thread and only the main thread has one: every local ``sbc``
+worker fits in its main thread; a fit asked from another thread (Dask's workers) runs in a
+helper process (:mod:`sbc.backends.stan_helper`).
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class StanModel:
 
     def compile(self, design: Any, example: Mapping[str, np.ndarray]) -> StanFitter:
         """Build (or load from httpstan's cache) the program's module for this process."""
-        module = load(self.code)
+        code = self.code
+        module = load(code)
         data = stan_inputs(self.stan_data(design, example))
         names = list(module.get_param_names(data))
         dims = [tuple(int(n) for n in d) for d in module.get_dims(data)]
@@ -118,7 +120,7 @@ class StanModel:
         if unknown:
             raise KeyError(f"the Stan program has no variable {', '.join(unknown)}")
         variables = tuple(zip(names, dims, strict=True))
-        return StanFitter(module, self.stan_data, design, variables, frozenset(keep))
+        return StanFitter(module, code, self.stan_data, design, variables, frozenset(keep))
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ class StanFitter:
     ----------
     module : module
         The program's ``stan_services`` extension module.
+    code : str
+        The program's text (a helper process loads the module by it).
     stan_data : callable
         Makes the data block from the design and a data set.
     design : object
@@ -156,6 +160,7 @@ class StanFitter:
     """
 
     module: ModuleType
+    code: str
     stan_data: StanData
     design: Any
     variables: tuple[tuple[str, tuple[int, ...]], ...]
@@ -172,6 +177,10 @@ class StanFitter:
         2**31 (httpstan passes it as a C ``int``). Warm-up is ``sampling.tune`` iterations,
         ``adapt_delta`` is ``sampling.target_accept``; Stan adapts a diagonal mass matrix.
 
+        A fit asked from a thread other than the main one (Dask's workers) runs in a helper
+        process (:mod:`sbc.backends.stan_helper`): Stan's autodiff tape lives in the main
+        thread only.
+
         Raises
         ------
         ValueError
@@ -184,11 +193,6 @@ class StanFitter:
             raise ValueError(
                 f"adaptation {sampling.adaptation!r}: Stan models adapt a diagonal mass matrix"
             )
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError(
-                "a Stan model must be fitted in its process's main thread (Stan keeps its "
-                "autodiff tape there): use local workers, not Dask's threads"
-            )
         inputs = stan_inputs(self.stan_data(self.design, data))
         arguments = {
             **_defaults(self.module),
@@ -198,10 +202,16 @@ class StanFitter:
             "refresh": 0,
             "save_warmup": False,
         }
-        chains = [
-            _run_chain(self.module, inputs, int(seed) % 2**31, chain, arguments)
-            for chain in range(1, sampling.chains + 1)
-        ]
+        seed = int(seed) % 2**31
+        if threading.current_thread() is threading.main_thread():
+            chains = [
+                _run_chain(self.module, inputs, seed, chain, arguments)
+                for chain in range(1, sampling.chains + 1)
+            ]
+        else:  # Stan's autodiff tape lives in the main thread only (see sbc.backends.stan_helper)
+            from sbc.backends.stan_helper import run_chains
+
+            chains = run_chains(self.code, inputs, seed, sampling.chains, arguments)
         return self._collect(chains)
 
     def _collect(self, chains: list[_Chain]) -> StanRun:
