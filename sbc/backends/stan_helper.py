@@ -7,8 +7,9 @@ a fit is sent instead to one helper process per calling process, started on firs
 it loads the program's module from httpstan's cache once and runs the chains in its own
 main thread. Requests and results travel pickled over its standard input and a copy of its
 standard output (its file descriptor 1 then points at standard error, so anything Stan
-prints cannot corrupt them). Measured on heights ``partial_stan``: about 1 s to start the
-helper once, then the fit's own time plus a few milliseconds.
+prints cannot corrupt them). Measured on heights ``partial_stan`` (default sampler): the
+first fit from a thread took 0.44 s (starting the helper), the next ten a median 0.191 s,
+against 0.189 s in the main thread.
 """
 
 from __future__ import annotations
