@@ -103,7 +103,7 @@ def _pystan(model: str, fits: int) -> dict:
     import stan
 
     from sbc import registry, seeding
-    from sbc.backends.stan import stan_inputs
+    from sbc.backends.stan_chains import stan_inputs
 
     heights = registry.get("heights")
     design = heights.design(heights.defaults)
@@ -134,15 +134,15 @@ def _simuk(simulations: int) -> list[dict]:
 
 def _compile_costs() -> list[dict]:
     """A new program built once (seconds), then loaded from the cache in a fresh process."""
-    from sbc.backends import stan
+    from sbc.backends import stan_build
 
     program = f"// {uuid.uuid4()}\nparameters {{ real y; }}\nmodel {{ y ~ normal(0, 1); }}\n"
     start = time.perf_counter()
-    stan.load(program)
+    stan_build.load(program)
     first = time.perf_counter() - start
     code = (
-        "import time, sys; from sbc.backends import stan; t = time.perf_counter(); "
-        "stan.load(sys.stdin.read()); print(time.perf_counter() - t)"
+        "import time, sys; from sbc.backends import stan_build; t = time.perf_counter(); "
+        "stan_build.load(sys.stdin.read()); print(time.perf_counter() - t)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], input=program, capture_output=True, text=True, check=True

@@ -13,7 +13,8 @@ import pytest
 from sbc import registry
 from sbc.backends import Sampling
 from sbc.backends.exact import normal_posterior
-from sbc.backends.stan import StanCompileError, StanModel, cxx_compiler, stanc_message
+from sbc.backends.stan import StanCompileError, StanModel
+from sbc.backends.stan_build import cxx_compiler, stanc_message
 from sbc.engine.preflight import ScenarioCheckError, check_scenario
 from sbc.scenario import Model
 from tests.helpers import run

@@ -15,22 +15,16 @@ process pool are involved: per fit, only Stan's own work plus parsing its JSON l
 keeps its autodiff tape per thread and only the main thread has one: every local ``sbc``
 worker fits in its main thread; a fit asked from another thread (Dask's workers) runs in a
 helper process (:mod:`sbc.backends.stan_helper`).
+
+Building and loading live in :mod:`sbc.backends.stan_build`, one chain in
+:mod:`sbc.backends.stan_chains`; this module turns chains into a fit's :class:`Posterior`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import select
 import shutil
-import socket
-import subprocess
-import sysconfig
-import tempfile
 import threading
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -39,17 +33,20 @@ from typing import Any
 import numpy as np
 
 from sbc.backends import Posterior, Sampling
-from sbc.errors import SettingError
+from sbc.backends.stan_build import (
+    StanCompileError,
+    cxx_compiler,
+    httpstan_models,
+    is_built,
+    load,
+    stanc,
+)
+from sbc.backends.stan_chains import Chain, defaults, run_chain, stan_inputs
+
+__all__ = ["StanCompileError", "StanFitter", "StanModel", "StanRun"]
 
 StanData = Callable[[Any, Mapping[str, np.ndarray]], Mapping[str, Any]]
 """``stan_data(design, data) -> {name: value}``: the Stan program's data block."""
-
-EXTRA = 'the stan extra is not installed (pip install "sbc-testbed[stan]": PyStan 3 and httpstan)'
-"""What a Stan model says when httpstan cannot be imported."""
-
-
-class StanCompileError(SettingError):
-    """A Stan program cannot be compiled: stanc's or the C++ compiler's message, one line."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +94,8 @@ class StanModel:
             is not cached yet), or stanc's message with its line and column.
         """
         code = self.code
-        models = _httpstan()
-        if _cached(models, code):
+        models = httpstan_models()
+        if is_built(models, code):
             return
         stanc(code)
         compiler = cxx_compiler()
@@ -195,7 +192,7 @@ class StanFitter:
             )
         inputs = stan_inputs(self.stan_data(self.design, data))
         arguments = {
-            **_defaults(self.module),
+            **defaults(self.module),
             "num_warmup": int(sampling.tune),
             "num_samples": int(sampling.draws),
             # adapt_delta is the run's target_accept (default 0.95), the same for Stan and
@@ -210,7 +207,7 @@ class StanFitter:
         seed = int(seed) % 2**31
         if threading.current_thread() is threading.main_thread():
             chains = [
-                _run_chain(self.module, inputs, seed, chain, arguments)
+                run_chain(self.module, inputs, seed, chain, arguments)
                 for chain in range(1, sampling.chains + 1)
             ]
         else:  # Stan's autodiff tape lives in the main thread only (see sbc.backends.stan_helper)
@@ -219,7 +216,7 @@ class StanFitter:
             chains = run_chains(self.code, inputs, seed, sampling.chains, arguments)
         return self._collect(chains)
 
-    def _collect(self, chains: list[_Chain]) -> StanRun:
+    def _collect(self, chains: list[Chain]) -> StanRun:
         columns = chains[0].columns
         values = np.stack([c.values for c in chains])  # (chain, draw, column)
         draws = {}
@@ -248,270 +245,9 @@ class StanFitter:
 _STATS = ("divergent__", "n_leapfrog__", "treedepth__")
 
 
-@dataclass(frozen=True)
-class _Chain:
-    columns: list[str]
-    values: np.ndarray
-    seconds: float
-
-
-def _run_chain(
-    module: ModuleType, inputs: dict, seed: int, chain: int, arguments: Mapping[str, Any]
-) -> _Chain:
-    """One chain of ``hmc_nuts_diag_e_adapt``; its messages are read off a Unix socket."""
-    with _listening() as (path, messages):
-        code = module.hmc_nuts_diag_e_adapt_wrapper(path, inputs, {}, seed, chain, **arguments)
-    return _parse(messages(), code)
-
-
-@contextlib.contextmanager
-def _listening() -> Iterator[tuple[str, Callable[[], list[bytes]]]]:
-    """A Unix socket and a reader thread collecting each connection's bytes until closed."""
-    folder = tempfile.mkdtemp(prefix="sbc-stan-")
-    path = os.path.join(folder, "s")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(8)
-    wake_read, wake_write = os.pipe()
-    received: dict[socket.socket, list[bytes]] = {}
-
-    def read() -> None:
-        open_ = []
-        while True:
-            ready, _, _ = select.select([server, wake_read, *open_], [], [])
-            for conn in ready:
-                if conn is server:
-                    accepted, _ = server.accept()
-                    open_.append(accepted)
-                    received[accepted] = []
-                elif conn is wake_read:
-                    os.read(wake_read, 1)
-                    if not open_:
-                        return
-                    os.write(wake_write, b"x")  # again once the open connections close
-                elif chunk := conn.recv(1 << 16):
-                    received[conn].append(chunk)
-                else:
-                    open_.remove(conn)
-                    conn.close()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        yield path, lambda: [b"".join(parts) for parts in received.values()]
-    finally:
-        os.write(wake_write, b"x")
-        reader.join()
-        server.close()
-        os.close(wake_read)
-        os.close(wake_write)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _parse(streams: list[bytes], code: int) -> _Chain:
-    """Draws, column names and Stan's elapsed time from a chain's JSON messages."""
-    import orjson
-
-    rows, columns, seconds, errors = [], None, 0.0, []
-    for line in b"\n".join(streams).splitlines():
-        if not line:
-            continue
-        try:
-            message = orjson.loads(line)
-        except orjson.JSONDecodeError:  # a NaN or infinite draw
-            import json
-
-            message = json.loads(line)
-        topic, values = message["topic"], message["values"]
-        if topic == "sample" and isinstance(values, dict):
-            columns = columns or list(values)
-            rows.append(list(values.values()))
-        elif topic == "logger":
-            text = values[0]
-            if text.startswith("error:") and text[6:].strip():
-                errors.append(text[6:].strip())
-            elif match := _TOTAL.search(text):
-                seconds += float(match.group(1))
-    if code != 0 or columns is None:
-        raise RuntimeError(f"Stan failed: {' '.join(errors) or f'return code {code}'}")
-    return _Chain(columns, np.asarray(rows, dtype=float), seconds)
-
-
-_TOTAL = re.compile(r"([0-9.eE+-]+) seconds \(Total\)")
-
-
-def stan_inputs(values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The data block as httpstan reads it: integer and float arrays (booleans as 0/1).
-
-    Raises
-    ------
-    TypeError
-        For a value that is neither numbers nor booleans.
-    """
-    out = {}
-    for name, value in values.items():
-        array = np.asarray(value)
-        if array.dtype.kind == "b":
-            array = array.astype(int)
-        if array.dtype.kind not in "iuf":
-            raise TypeError(f"Stan data {name!r} must be numeric, got dtype {array.dtype}")
-        out[name] = array
-    return out
-
-
-def stanc(code: str) -> str:
-    """Translate ``code`` with httpstan's stanc; raise its message on one line if it fails.
-
-    Returns
-    -------
-    str
-        The warnings of stanc (pedantic mode), empty if none.
-
-    Raises
-    ------
-    StanCompileError
-        ``Stan program: line L, column C: <stanc's message>``.
-    """
-    import httpstan.compile
-
-    try:
-        with _quiet():
-            return httpstan.compile.compile(code, "sbc_check")[1]
-    except ValueError as exc:
-        raise StanCompileError(f"Stan program: {stanc_message(str(exc))}") from None
-    except subprocess.TimeoutExpired:
-        raise StanCompileError("Stan program: stanc took too long (over 1 s)") from None
-
-
-def stanc_message(text: str) -> str:
-    """The multi-line error of stanc as one line: where (line, column) and what."""
-    lines = [line.strip() for line in text.splitlines()]
-    where = ""
-    for line in lines:
-        if match := re.search(r"line (\d+), column (\d+)", line):
-            where = f"line {match.group(1)}, column {match.group(2)}: "
-            break
-    # the message follows the excerpt of the program (between rules of dashes)
-    rules = [i for i, line in enumerate(lines) if set(line) == {"-"}]
-    body = lines[rules[-1] + 1 :] if rules else lines[1:] if where else lines
-    what = " ".join(line for line in body if line) or (lines[0] if lines else "")
-    return f"{where}{what}"
-
-
-def cxx_compiler() -> str:
-    """The C++ compiler setuptools will call: ``$CXX``, else Python's configured one."""
-    command = os.environ.get("CXX") or sysconfig.get_config_var("CXX") or "c++"
-    return command.split()[0]
-
-
-def _httpstan() -> ModuleType:
-    try:
-        import httpstan.models
-    except ImportError:
-        raise StanCompileError(EXTRA) from None
-    return httpstan.models
-
-
 def _program_path(program: str | Path) -> Path | None:
     if isinstance(program, Path):
         return program
     if program.endswith(".stan") and "\n" not in program:
         return Path(program)
     return None
-
-
-def _cached(models: ModuleType, code: str) -> bool:
-    try:
-        return any(p.suffix == ".so" for p in _directory(models, code).iterdir())
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
-def _directory(models: ModuleType, code: str) -> Path:
-    import httpstan.cache
-
-    return httpstan.cache.model_directory(models.calculate_model_name(code))
-
-
-_MODULES: dict[str, ModuleType] = {}
-"""Loaded extension modules of this process, by httpstan model name."""
-
-
-def load(code: str) -> ModuleType:
-    """The program's extension module: loaded once per process, built once per machine.
-
-    Raises
-    ------
-    StanCompileError
-        If stanc or the C++ compiler fails (its first error line).
-    """
-    models = _httpstan()
-    name = models.calculate_model_name(code)
-    if name in _MODULES:
-        return _MODULES[name]
-    directory = _directory(models, code)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(directory.parent / f"{directory.name}.lock"), _quiet():
-        try:
-            module = models.import_services_extension_module(name)
-        except KeyError:
-            _build(models, code)
-            module = models.import_services_extension_module(name)
-    _MODULES[name] = module
-    return module
-
-
-def _build(models: ModuleType, code: str) -> None:
-    """Build as httpstan's server does, logs included, so PyStan can use the cache too."""
-    import asyncio
-
-    import httpstan.cache
-
-    name = models.calculate_model_name(code)
-    httpstan.cache.delete_model_directory(name)
-    httpstan.cache.dump_stanc_warnings(stanc(code), name)
-    try:
-        with _quiet():
-            output = asyncio.run(models.build_services_extension_module(code))
-    except Exception as exc:
-        httpstan.cache.delete_model_directory(name)
-        lines = [line for line in str(exc).splitlines() if "error" in line.lower()]
-        first = lines[0] if lines else str(exc).splitlines()[0] if str(exc) else repr(exc)
-        raise StanCompileError(f"compiling the Stan program's C++ failed: {first}") from None
-    httpstan.cache.dump_services_extension_module_compiler_output(output, name)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence httpstan's and setuptools' deprecation notices (not the user's concern)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        yield
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    import fcntl
-
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-_DEFAULTS: dict[str, Any] = {}
-
-
-def _defaults(module: ModuleType) -> dict[str, Any]:
-    """Stan's default arguments of ``hmc_nuts_diag_e_adapt`` (CmdStan's), looked up once."""
-    if not _DEFAULTS:
-        import httpstan.services.arguments as arguments
-
-        with _quiet():
-            for name in arguments.function_arguments("hmc_nuts_diag_e_adapt", module):
-                if name not in ("data", "init", "random_seed", "chain"):
-                    _DEFAULTS[name] = arguments.lookup_default(arguments.Method.SAMPLE, name)
-    return dict(_DEFAULTS)

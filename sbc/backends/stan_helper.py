@@ -35,7 +35,7 @@ def run_chains(
     Returns
     -------
     list
-        One :class:`sbc.backends.stan._Chain` per chain.
+        One :class:`sbc.backends.stan_chains.Chain` per chain.
 
     Raises
     ------
@@ -94,7 +94,8 @@ def _stop() -> None:
 
 def serve() -> None:
     """The helper's loop: read a request, run its chains, write the result, until EOF."""
-    from sbc.backends.stan import _run_chain, load
+    from sbc.backends.stan_build import load
+    from sbc.backends.stan_chains import run_chain
 
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever Stan or the compiler print goes to standard error
@@ -106,7 +107,7 @@ def serve() -> None:
             return
         try:
             module = load(code)
-            value = [_run_chain(module, inputs, seed, k, arguments) for k in range(1, chains + 1)]
+            value = [run_chain(module, inputs, seed, k, arguments) for k in range(1, chains + 1)]
             answer = (True, value)
         except Exception as exc:
             answer = (False, exc)
