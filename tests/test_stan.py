@@ -265,3 +265,20 @@ def test_a_stan_model_runs_on_a_dask_cluster(tmp_path):
     columns = list(TIMING_COLUMNS)
     assert remote["error"].isna().all()
     assert local.drop(columns=columns).equals(remote.drop(columns=columns))
+
+
+def test_sbc_mutants_on_stan_models_only_says_what_runs(tmp_path, capsys):
+    """Generated mutants need a PyMC or Bambi model: one line naming the run that works."""
+    from sbc.cli import main
+
+    scenario = tmp_path / "only_stan.py"
+    scenario.write_text(
+        "import dataclasses\n"
+        "from scenarios.heights import SCENARIO as H\n"
+        "SCENARIO = dataclasses.replace(H, name='only_stan', models=tuple("
+        "m for m in H.models if m.name.endswith('_stan')))\n"
+    )
+    assert main(["mutants", str(scenario), "-n", "5", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "generated mutants need a PyMC or Bambi model" in err
+    assert "--models partial_stan,mutant_unused_hyperparameter_stan" in err
