@@ -282,3 +282,14 @@ def test_sbc_mutants_on_stan_models_only_says_what_runs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "generated mutants need a PyMC or Bambi model" in err
     assert "--models partial_stan,mutant_unused_hyperparameter_stan" in err
+
+
+def test_a_data_function_that_fails_is_one_line():
+    """stan_data raising on the example data set is named before any simulation."""
+    partial = HEIGHTS.model("partial_stan")
+    backend = dataclasses.replace(partial.backend, stan_data=lambda design, data: data["nope"])
+    scenario = dataclasses.replace(
+        HEIGHTS, models=(dataclasses.replace(partial, name="mine", backend=backend),)
+    )
+    with pytest.raises(ScenarioCheckError, match=r"model mine: stan_data\(design, data\) raised"):
+        check_scenario(scenario, HEIGHTS.defaults, ["mine"])

@@ -42,6 +42,7 @@ from sbc.backends.stan_build import (
     stanc,
 )
 from sbc.backends.stan_chains import Chain, defaults, run_chain, stan_inputs
+from sbc.errors import SettingError, one_line
 
 __all__ = ["StanCompileError", "StanFitter", "StanModel", "StanRun"]
 
@@ -84,15 +85,30 @@ class StanModel:
         except OSError as exc:
             raise StanCompileError(f"cannot read the Stan program {path}: {exc}") from None
 
-    def check(self) -> None:
-        """Check, in a fraction of a second, that this program can be compiled here.
+    def check(self, design: Any, example: Mapping[str, np.ndarray]) -> None:
+        """Check, in a fraction of a second, that this model can be compiled and fed here.
+
+        The optional ``Backend.check`` the pre-run check calls (:mod:`sbc.engine.preflight`).
 
         Raises
         ------
         StanCompileError
             One line: the extra not installed, no C++ compiler (when the program's module
-            is not cached yet), or stanc's message with its line and column.
+            is not built yet), stanc's message with its line and column, or ``stan_data``
+            failing on ``example``.
         """
+        try:
+            self._check(design, example)
+        except SettingError:
+            raise
+        except Exception as exc:
+            raise StanCompileError(f"checking the Stan model raised {one_line(exc)}") from None
+
+    def _check(self, design: Any, example: Mapping[str, np.ndarray]) -> None:
+        try:
+            stan_inputs(self.stan_data(design, example))
+        except Exception as exc:
+            raise StanCompileError(f"stan_data(design, data) raised {one_line(exc)}") from None
         code = self.code
         models = httpstan_models()
         if is_built(models, code):

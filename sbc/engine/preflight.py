@@ -22,9 +22,7 @@ def check_scenario(scenario: Scenario, settings: Mapping[str, Any], models: Sequ
     Catches what is detectable without fitting: a design, estimand list or simulator that
     raises, a truth without some estimand (or not a finite number), data that is not a
     mapping of numeric arrays, data whose shapes change between simulations, and a model
-    whose data containers or response are missing from the data, and what a backend's own
-    ``check()`` finds (a Stan program that does not compile, a missing extra or compiler:
-    :meth:`sbc.backends.stan.StanModel.check`). Problems a fit reveals
+    whose data containers or response are missing from the data. Problems a fit reveals
     (a model without draws of some estimand) become that fit's ``error``.
 
     Raises
@@ -89,14 +87,12 @@ def check_scenario(scenario: Scenario, settings: Mapping[str, Any], models: Sequ
         absent = [k for k in keys if k not in shapes]
         if absent:
             fail(f"data has no {', '.join(map(repr, absent))} (has {', '.join(shapes)})", name)
-        check = getattr(backend, "check", None)
-        if callable(check):
+        applicable = getattr(backend, "check", None)  # optional: Backend.check
+        if callable(applicable):
             try:
-                check()
-            except SettingError as exc:
+                applicable(design, data)
+            except ValueError as exc:
                 fail(str(exc), name)
-            except Exception as exc:
-                fail(f"checking it raised {one_line(exc)}", name)
 
 
 def _float(value: Any) -> float:
