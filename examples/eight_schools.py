@@ -27,16 +27,22 @@ Models:
 * ``none`` (PyMC): independent school effects with a fixed prior
   ``Normal(0, mu_sd + tau_scale)``; its ``mu`` is the average of the eight effects and its
   ``tau`` their sd. Not the generative process: expect ``tau`` to be miscalibrated.
+* ``partial_stan`` (Stan, ``eight_schools.stan`` beside this file): ``partial`` as a Stan
+  program, a :class:`~sbc.backends.stan.StanModel` whose ``_stan_data`` fills the program's
+  data block; it needs the ``stan`` extra and a C++ compiler, so it runs when named
+  (``--models partial,partial_stan``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sbc.backends.nutpie import PyMCModel
+from sbc.backends.stan import StanModel
 from sbc.scenario import (
     DataStatistic,
     Likelihood,
@@ -122,6 +128,20 @@ def _partial_estimands(draws: Mapping[str, np.ndarray], design: Any) -> dict[str
     return _by_school(draws["mu"], draws["tau"], draws["theta"])
 
 
+def _stan_data(design: Mapping[str, Any], data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The Stan program's data block: every observed effect with its school and sd."""
+    school = design["school"]
+    return {
+        "J": J,
+        "N": school.size,
+        "school": school + 1,  # Stan counts from 1
+        "y": data["y"],
+        "sigma": design["sigma"][school],
+        "mu_sd": design["mu_sd"],
+        "tau_scale": design["tau_scale"],
+    }
+
+
 def _build_none(design: Mapping[str, Any], example: Mapping[str, np.ndarray]) -> Any:
     import pymc as pm
 
@@ -173,6 +193,14 @@ SCENARIO = Scenario(
             "independent school effects, fixed prior (PyMC)",
             PyMCModel(_build_none, data=("y",)),
             _none_estimands,
+        ),
+        Model(
+            "partial_stan",
+            "as partial, a Stan program (eight_schools.stan)",
+            StanModel(Path(__file__).with_name("eight_schools.stan"), _stan_data),
+            _partial_estimands,  # the Stan program names mu, tau and theta as PyMC does
+            sampling={"draws": 2000},
+            extra="stan",
         ),
     ),
     likelihood=Likelihood(_loglik),

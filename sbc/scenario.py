@@ -142,6 +142,10 @@ class Model:
     note : str
         A caveat the report shows beside the model's verdict (e.g. a model kept to show
         what a parameterisation costs, whose unhealthy fits are expected).
+    extra : str
+        The optional extra of ``sbc-testbed`` the model needs (``"stan"``: PyStan and a
+        C++ compiler). Such a model runs when named (``--models``), never by default, so
+        that default runs and ``sbc mutants`` need nothing beyond the base install.
     """
 
     name: str
@@ -151,6 +155,7 @@ class Model:
     mutant: bool = False
     sampling: Mapping[str, float] = field(default_factory=dict)
     note: str = ""
+    extra: str = ""
 
     def __post_init__(self) -> None:
         try:
@@ -381,13 +386,19 @@ class Scenario:
 
     @property
     def default_models(self) -> list[str]:
-        """Names of the models a run checks unless told otherwise: all but the mutants."""
-        return [m.name for m in self.models if not m.mutant]
+        """Names of the models a run checks unless told otherwise.
+
+        All but the mutants and the models that need an optional extra (:attr:`Model.extra`).
+        """
+        return [m.name for m in self.models if not m.mutant and not m.extra]
 
     @property
     def mutants(self) -> list[str]:
-        """Names of the deliberately wrong models (planted bugs)."""
-        return [m.name for m in self.models if m.mutant]
+        """Names of the deliberately wrong models (planted bugs) ``sbc mutants`` runs.
+
+        Mutants that need an optional extra (:attr:`Model.extra`) run only when named.
+        """
+        return [m.name for m in self.models if m.mutant and not m.extra]
 
     @property
     def defaults(self) -> dict[str, int | float]:

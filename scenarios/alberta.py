@@ -45,6 +45,10 @@ Models (PyMC):
   ``Beta(a_j kappa_school, (1 - a_j) kappa_school)``. A richer model, not the generative one.
 * ``mutant_swapped_ab`` (planted bug, the seed's authority model): the two shape parameters of
   the school-mean prior swapped. ``mutant_variance_as_sd``: ``sigma2_i / n_i`` used as the sd.
+
+Stan twins (``scenarios/stan/alberta_*.stan``, the ``stan`` extra), run when named:
+``none_stan``, ``partial_stan``, ``partial_authority_stan`` and the seed's slip
+``mutant_swapped_ab_stan``, each with its PyMC twin's priors and sampler settings.
 """
 
 from __future__ import annotations
@@ -52,12 +56,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import PyMCModel
+from sbc.backends.stan import StanModel
 from sbc.scenario import (
     DataStatistic,
     Likelihood,
@@ -314,6 +320,33 @@ def _model(
     )
 
 
+def _stan_data(design: Design, data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The data block every Alberta Stan program reads (schools, authorities from 1)."""
+    priors = ("pop_mean_a", "pop_mean_b", "kappa_median", "kappa_log_sd", "nu_median")
+    return {
+        "S": design.n,
+        "A": len(design.authorities),
+        "M": design.school.size,
+        "school": design.school + 1,
+        "authority": design.authority + 1,
+        "school_mean": np.asarray(data["school_mean"], dtype=float),
+        "writers": design.obs_writers,
+        "nu_log_sd": design.nu_log_sd,
+    } | {k: getattr(design, k) for k in priors}
+
+
+def _stan_model(kind: str, description: str, mutant: bool = False, sampling: Any = None) -> Model:
+    return Model(
+        f"{kind}_stan",
+        f"{description}, in Stan",
+        StanModel(Path(__file__).with_name("stan") / f"alberta_{kind}.stan", _stan_data),
+        _estimands,
+        mutant,
+        sampling=sampling or {},
+        extra="stan",
+    )
+
+
 LONGER = {"draws": 2000}
 """The correct model's sampler settings: the student concentration ``nu`` mixes slowly (it
 and the school-mean concentration trade off as sources of the schools' spread). At 2 x 1000
@@ -341,6 +374,10 @@ SCENARIO = Scenario(
             True,
         ),
         _model("mutant_variance_as_sd", "sigma2 / n used as the sd of a school mean", True),
+        _stan_model("none", "as none"),
+        _stan_model("partial", "as partial", sampling=LONGER),
+        _stan_model("partial_authority", "as partial_authority"),
+        _stan_model("mutant_swapped_ab", "as mutant_swapped_ab (the seed's slip)", True),
     ),
     check_settings=check_settings,
     likelihood=Likelihood(_loglik),

@@ -65,6 +65,8 @@ Models:
   quadrature). An approximation.
 * ``mutant_*``: the ``partial`` model with one planted bug each (:data:`MUTANTS`), left out
   of default runs; ``sbc mutants`` checks that SBC flags every one.
+* ``partial_stan``: ``partial`` as a Stan program (``scenarios/stan/districts_partial.stan``,
+  the ``stan`` extra), run when named.
 """
 
 from __future__ import annotations
@@ -72,12 +74,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
+from sbc.backends.stan import StanModel
 from sbc.scenario import (
     DataStatistic,
     Model,
@@ -365,6 +369,22 @@ def _none_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str
     return _out(design, means.mean(axis=-1), _district_average(design, means), means)
 
 
+def _stan_data(design: Design, data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The data block of ``districts_partial.stan`` (districts and schools from 1)."""
+    return {
+        "D": design.n_districts,
+        "K": design.n_schools,
+        "N": design.school.size,
+        "district": design.district_of_school + 1,
+        "school": design.school + 1,
+        "score": np.asarray(data["score"], dtype=float),
+        "pop_mean_beta": np.asarray(design.pop_mean_beta),
+        "district_gamma": np.asarray(design.gamma("district_concentration")),
+        "school_gamma": np.asarray(design.gamma("school_concentration")),
+        "nu_gamma": np.asarray(design.gamma("nu")),
+    }
+
+
 # ---- Bambi models ----------------------------------------------------------------------
 
 
@@ -477,6 +497,13 @@ SCENARIO = Scenario(
             # mass matrix needed 39 gradient evaluations per draw (median bulk ESS 670), the
             # low-rank one 14 (ESS 1546), every fit healthy either way.
             sampling={"adaptation": "low_rank"},
+        ),
+        Model(
+            "partial_stan",
+            "as partial, in Stan",
+            StanModel(Path(__file__).with_name("stan") / "districts_partial.stan", _stan_data),
+            _partial_estimands,
+            extra="stan",
         ),
     ),
     check_settings=check_settings,

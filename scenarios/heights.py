@@ -42,6 +42,10 @@ Models:
   the data space, which the stratified verdict finds (see ``between_within`` below).
 * ``mutant_*``: the ``partial`` model with one planted bug each (:data:`MUTANTS`), left
   out of default runs; ``sbc mutants heights`` checks that SBC flags every one.
+* ``*_stan``: Stan twins (``scenarios/stan/heights_*.stan``, the ``stan`` extra), run when
+  named: ``complete_stan``, ``none_stan`` and ``partial_stan`` (the same priors as their
+  Bambi and PyMC twins, ``partial_stan`` with the same integrated-out levels), and
+  ``mutant_unused_hyperparameter_stan``, the seed's slip as the seed wrote it in Stan.
 """
 
 from __future__ import annotations
@@ -49,12 +53,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
+from sbc.backends.stan import StanModel
 from sbc.scenario import (
     DataStatistic,
     Likelihood,
@@ -318,6 +324,32 @@ def _partial_bambi_estimands(
     return _by_country(design, intercept, intercept[..., None] + draws["1|country"], draws["sigma"])
 
 
+# ---- Stan models ------------------------------------------------------------------------
+
+
+def _stan_data(design: Design, data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The data block every heights Stan program reads (countries numbered from 1)."""
+    return {
+        "J": design.n_groups,
+        "N": design.n_groups * design.n_per_group,
+        "country": design.country + 1,
+        "height": np.asarray(data["height"], dtype=float),
+        "mean_location": design.mean_location,
+        "mean_scale": design.mean_scale,
+        "between_sd_scale": design.between_sd_scale,
+        "within_sd_scale": design.within_sd_scale,
+    }
+
+
+def _stan(program: str) -> StanModel:
+    return StanModel(Path(__file__).with_name("stan") / f"heights_{program}.stan", _stan_data)
+
+
+def _none_stan_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str, np.ndarray]:
+    means = draws["country_mean"]
+    return _by_country(design, means.mean(axis=-1), means, draws["sigma"])
+
+
 def _complete_priors(d: Design) -> dict[str, Any]:
     return {
         "Intercept": ("Normal", {"mu": d.mean_location, "sigma": d.mean_scale}),
@@ -437,6 +469,29 @@ SCENARIO = Scenario(
             MUTANTS,
             lambda bug: PyMCModel(partial(_build_mutant, bug=bug), data=("height",)),
             _partial_estimands,
+        ),
+        Model(
+            "complete_stan",
+            "as complete, in Stan",
+            _stan("complete"),
+            _complete_estimands,
+            extra="stan",
+        ),
+        Model("none_stan", "as none, in Stan", _stan("none"), _none_stan_estimands, extra="stan"),
+        Model(
+            "partial_stan",
+            "as partial (normal levels integrated out), in Stan",
+            _stan("partial"),
+            _partial_estimands,
+            extra="stan",
+        ),
+        Model(
+            "mutant_unused_hyperparameter_stan",
+            f"{MUTANTS['unused_hyperparameter']}, in Stan",
+            _stan("mutant_unused_hyperparameter"),
+            _partial_estimands,
+            mutant=True,
+            extra="stan",
         ),
     ),
     likelihood=Likelihood(_loglik, groups=_groups),

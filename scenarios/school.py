@@ -28,12 +28,15 @@ Models:
   same Gamma, but the intercept's prior is a Normal on the logit scale with the mean and sd
   of ``logit(mu)`` under the Beta prior (digamma / trigamma moments): an approximation of the
   Beta prior on ``mu`` (logistic-normal instead of logistic-beta), close but not exact.
+* ``exact_stan``: ``exact`` as a Stan program (``scenarios/stan/school_exact.stan``, the
+  ``stan`` extra), run when named.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +44,7 @@ import pandas as pd
 from scipy.special import digamma, expit, polygamma
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
+from sbc.backends.stan import StanModel
 from sbc.scenario import (
     DataStatistic,
     Model,
@@ -305,6 +309,13 @@ def _exact_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[st
     return {"mu": draws["mu"], "nu": draws["nu"]}
 
 
+def _stan_data(design: Design, data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The data block of ``school_exact.stan``."""
+    score = np.asarray(data["score"], dtype=float)
+    beta, gamma = np.asarray(design.mu_beta), np.asarray(design.nu_gamma)
+    return {"N": score.size, "score": score, "mu_beta": beta, "nu_gamma": gamma}
+
+
 def _frame(design: Design, data: Mapping[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame({"score": np.asarray(data["score"], dtype=float)})
 
@@ -347,6 +358,13 @@ SCENARIO = Scenario(
                 family="beta",
             ),
             _bambi_estimands,
+        ),
+        Model(
+            "exact_stan",
+            "as exact, in Stan",
+            StanModel(Path(__file__).with_name("stan") / "school_exact.stan", _stan_data),
+            _exact_estimands,
+            extra="stan",
         ),
     ),
     check_settings=check_settings,

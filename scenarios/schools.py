@@ -58,6 +58,8 @@ Models:
   ``kappa``. An approximation of the generative process.
 * ``mutant_*``: the ``partial`` model with one planted bug each (:data:`MUTANTS`), left out
   of default runs; ``sbc mutants`` checks that SBC flags every one.
+* ``partial_stan``: ``partial`` as a Stan program (``scenarios/stan/schools_partial.stan``,
+  the ``stan`` extra), run when named.
 """
 
 from __future__ import annotations
@@ -65,12 +67,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sbc.backends.nutpie import BambiModel, PyMCModel
+from sbc.backends.stan import StanModel
 from sbc.scenario import (
     DataStatistic,
     Model,
@@ -284,6 +288,20 @@ def _none_estimands(draws: Mapping[str, np.ndarray], design: Design) -> dict[str
     return _by_school(design, means.mean(axis=-1), nu, means)
 
 
+def _stan_data(design: Design, data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The data block of ``schools_partial.stan`` (schools numbered from 1)."""
+    return {
+        "J": design.n_schools,
+        "N": design.school.size,
+        "school": design.school + 1,
+        "score": np.asarray(data["score"], dtype=float),
+        "pop_mean_beta": np.asarray(design.pop_mean_beta),
+        "kappa_gamma": np.asarray(design.kappa_gamma),
+        "nu_gamma": np.asarray(design.nu_gamma),
+        "nu_spread_scale": design.nu_spread_scale,
+    }
+
+
 # ---- Bambi models ----------------------------------------------------------------------
 
 
@@ -374,6 +392,13 @@ SCENARIO = Scenario(
             # diagonal mass matrix 7.5% of 40 fits were healthy (median bulk ESS 323, 15.6
             # gradient evaluations per draw), with the low-rank one 95% of 20 (ESS 882, 10.4).
             sampling={"adaptation": "low_rank"},
+        ),
+        Model(
+            "partial_stan",
+            "as partial, in Stan",
+            StanModel(Path(__file__).with_name("stan") / "schools_partial.stan", _stan_data),
+            _partial_estimands,
+            extra="stan",
         ),
     ),
     check_settings=check_settings,

@@ -198,6 +198,7 @@ def listing(args: argparse.Namespace) -> None:
         width = max(len(m.name) for m in scenario.models) + 2
         for model in scenario.models:
             mark = " (mutant: planted bug)" if model.mutant else ""
+            mark += f" (run when named; needs the {model.extra} extra)" if model.extra else ""
             print(f"    {model.name:<{width}}{model.description}{mark}")
         if scenario.data_statistics:
             stats = ", ".join(s.name for s in scenario.data_statistics)

@@ -22,6 +22,7 @@ from sbc import registry
 from sbc.engine.spec import Execution, RunSpec
 from sbc.errors import SettingError
 from sbc.mutate import MutationError, default_base, enumerate_mutants
+from sbc.mutate.backend import graph_models
 from sbc.mutate.choice import choose_base
 from sbc.results.detection import Analysis, Plan, analyse
 from sbc.scenario import Scenario
@@ -115,8 +116,25 @@ def _plan(
             _row(m.name, "generated", base, m.operator, m.target, m.description, m.equivalent)
             for m in found.mutants
         ]
-    catalogue = pd.DataFrame(rows)
+    catalogue = pd.DataFrame(rows, columns=list(_row("", "", "", "", "", "")))
     return Plan(list(catalogue["model"]) if len(catalogue) else [], catalogue, skipped, reasons)
+
+
+def _why(scenario: Scenario) -> str:
+    """Why a scenario without PyMC or Bambi models has no mutants, and what runs instead."""
+    if graph_models(scenario):
+        return ""
+    named = [m.name for m in scenario.models if m.mutant]
+    declared = [m.name for m in scenario.models if not m.mutant]
+    preferred = [scenario.reference_model, *(n for n in declared if n.startswith("partial"))]
+    correct = [next((n for n in preferred if n in declared), declared[0])] if declared else []
+    hint = (
+        f"; hand-written mutants run when named: sbc run {registry.reference(scenario)} "
+        f"--models {','.join(correct + named)}"
+        if named
+        else ""
+    )
+    return f": generated mutants need a PyMC or Bambi model (it has none){hint}"
 
 
 def _row(
@@ -179,7 +197,7 @@ def run_mutants(
 
     catalogue = chosen.catalogue
     if not len(catalogue) or (catalogue["role"] == "correct").all():
-        raise SettingError(f"scenario {spec.name} has no mutants to run")
+        raise SettingError(f"scenario {spec.name} has no mutants to run{_why(spec.scenario)}")
     spec = replace(spec, models=tuple(chosen.models))
     drawn = list(catalogue.loc[catalogue["role"] != "generated", "model"])
     outcome = run_sbc(spec, out, execution, report_models=drawn)
