@@ -36,7 +36,7 @@ class ADVI:
     gradient_draws : int
         Monte Carlo draws per gradient (evaluated in one batched call).
     learning_rate : float
-        Adam's step size, decayed as ``learning_rate / sqrt(1 + t / 1000)``.
+        Adam's initial step size, halved at each stationary check (see ``halvings``).
     max_iterations : int
         Iteration budget; a fit that uses it all without converging says so.
     check_every : int
@@ -81,7 +81,6 @@ class ADVI:
         adam = _Adam(q.params.size)
         window = np.zeros_like(q.params)
         converged = False
-        elbo = np.nan
         iterations = 0
         rate = self.learning_rate
         halvings = 0
@@ -133,11 +132,6 @@ class _MeanField:
     def __init__(self, start: np.ndarray, n: int) -> None:
         self.n = n
         self.params = np.concatenate([start, np.zeros(n)])
-
-    def moved(self, before: np.ndarray, after: np.ndarray) -> float:
-        """Largest change: of the location in sds, of the other (log-scale) parameters."""
-        location = np.abs(after[: self.n] - before[: self.n]) / self.scale()
-        return float(max(location.max(), np.abs(after[self.n :] - before[self.n :]).max()))
 
     def scale(self) -> np.ndarray:
         return np.exp(self.params[self.n :])
@@ -246,24 +240,23 @@ class DADVI:
         n = flat.size
         fixed = rng.standard_normal((self.fixed_draws, n))
 
+        q = _MeanField(flat.start, n)
+
         def negative_elbo(params: np.ndarray) -> tuple[float, np.ndarray]:
-            mu, log_sd = params[:n], params[n:]
-            sd = np.exp(log_sd)
-            logp, grad = flat.logp_grad(mu + fixed * sd)
+            q.params = params
+            logp, grad = flat.logp_grad(q.points(fixed))
             if not np.isfinite(logp).all():
                 return np.inf, np.zeros_like(params)
-            value = logp.mean() + log_sd.sum()
-            gradient = np.concatenate([grad.mean(0), (grad * fixed).mean(0) * sd + 1.0])
-            return -float(value), -gradient
+            value = logp.mean() + params[n:].sum()  # the entropy up to a constant
+            return -float(value), -q.gradient(fixed, grad)
 
         result = minimize(
             negative_elbo,
-            np.concatenate([flat.start, np.zeros(n)]),
+            q.params.copy(),
             jac=True,
             method="L-BFGS-B",
             options={"maxiter": self.max_iterations},
         )
-        q = _MeanField(flat.start, n)
         q.params = result.x
         eps = rng.standard_normal((draws, n))
         return Approximation(

@@ -89,7 +89,7 @@ class Approximate:
         check_method(self.method)
         if self.method == NUTS:
             raise NotApplicable("nuts is the model's own backend, not an approximation")
-        needs = getattr(METHODS[self.method.removesuffix(RESAMPLED)], "requires", None)
+        needs = getattr(self.approximation, "requires", None)
         if needs and importlib.util.find_spec(needs) is None:
             raise NotApplicable(
                 f"{self.method} needs {needs.replace('_', '-')}, which is not installed "
@@ -99,6 +99,11 @@ class Approximate:
             raise NotApplicable(
                 f"{self.method} needs a PyMC or Bambi model, not a {type(self.base).__name__}"
             )
+
+    @property
+    def approximation(self) -> Method:
+        """The method behind :attr:`method` (``+psis`` removed)."""
+        return METHODS[self.method.removesuffix(RESAMPLED)]
 
     def check(self, design: Any, example: Mapping[str, np.ndarray]) -> None:
         """Build the graph and refuse what the method cannot fit (before any simulation).
@@ -113,8 +118,8 @@ class Approximate:
     def compile(self, design: Any, example: Mapping[str, np.ndarray]) -> ApproximateFitter:
         """Build the graph, compile it on the flat space and let the method compile."""
         flat = flatten(self.base.graph(design, example))
-        method = METHODS[self.method.removesuffix(RESAMPLED)]
-        return ApproximateFitter(flat, method.compile(flat), self.method.endswith(RESAMPLED))
+        resample = self.method.endswith(RESAMPLED)
+        return ApproximateFitter(flat, self.approximation.compile(flat), resample)
 
 
 @dataclass(frozen=True)
