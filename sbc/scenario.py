@@ -146,6 +146,13 @@ class Model:
         The optional extra of ``sbc-testbed`` the model needs (``"stan"``: PyStan and a
         C++ compiler). Such a model runs when named (``--models``), never by default, so
         that default runs and ``sbc mutants`` need nothing beyond the base install.
+    new_groups : callable, optional
+        ``new_groups(draws, design, rng) -> {estimand: (chain, draw) ndarray}``: estimand
+        draws for a data set of groups new to the model, each group's parameters drawn from
+        the population the model believes in (its posterior hyperparameters, or its fixed
+        prior when it has none: a no-pooling model predicts a new group from its prior).
+        With the scenario's :attr:`Process.new_groups`, it gives the held-out elpd of new
+        groups (``elpd_heldout_groups``, :mod:`sbc.engine.predict`).
     """
 
     name: str
@@ -156,6 +163,7 @@ class Model:
     sampling: Mapping[str, float] = field(default_factory=dict)
     note: str = ""
     extra: str = ""
+    new_groups: Callable[[Draws, Any, np.random.Generator], Mapping[str, np.ndarray]] | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -206,10 +214,18 @@ class Process:
     generate : callable
         ``generate(design, params, rng) -> Simulation``: the true estimand values implied
         by ``params`` and a data set simulated from them.
+    new_groups : callable, optional
+        ``new_groups(design, params, rng) -> params``: the parameters with every group-level
+        parameter drawn afresh from the population (hyperparameters kept), so that
+        ``generate`` then simulates data of new groups from the same population: the
+        held-out replicate of new groups (``elpd_heldout_groups``).
     """
 
     prior: Callable[[Any, np.random.Generator], Mapping[str, Any]]
     generate: Callable[[Any, Mapping[str, Any], np.random.Generator], Simulation]
+    new_groups: (
+        Callable[[Any, Mapping[str, Any], np.random.Generator], Mapping[str, Any]] | None
+    ) = None
 
     def __call__(self, design: Any, rng: np.random.Generator) -> Simulation:
         """Draw the parameters from the prior, then the data, from one stream."""
@@ -255,11 +271,25 @@ class Likelihood:
         density of each observation.
     groups : callable, optional
         ``groups(design) -> (labels, index)``: group labels and each observation's group
-        index, for one log-likelihood per group as well (at most :data:`MAX_GROUPS` groups).
+        index, for one log-likelihood per group as well (at most :data:`MAX_GROUPS` groups),
+        and for leave-one-group-out cross-validation.
+    sample : callable, optional
+        ``sample(params, design, rng) -> data``: a data set drawn from the likelihood at
+        each of a batch of parameter values (``params`` of shape ``(n,)``, every data array
+        of shape ``(n, ...)``): posterior predictive checks of any model, as its draws are
+        expressed in estimands.
+    mean : callable, optional
+        ``mean(params, design) -> ndarray of shape batch + (n_obs,)``: the expected value of
+        each observation of :attr:`response`; with it, predictions get a held-out RMSE.
+    response : str
+        The data key of the observations :attr:`mean` predicts.
     """
 
     pointwise: Callable[[Params, Mapping[str, np.ndarray], Any], np.ndarray]
     groups: Callable[[Any], tuple[list[str], np.ndarray]] | None = None
+    sample: Callable[[Params, Any, np.random.Generator], Mapping[str, np.ndarray]] | None = None
+    mean: Callable[[Params, Any], np.ndarray] | None = None
+    response: str = ""
 
 
 MAX_GROUPS = 20

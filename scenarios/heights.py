@@ -147,7 +147,15 @@ def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator
     return Simulation(truth=truth, data={"height": height})
 
 
-simulate = Process(prior, generate)
+def new_countries(
+    design: Design, params: Mapping[str, Any], rng: np.random.Generator
+) -> dict[str, Any]:
+    """The parameters with new country means from the same population (held-out countries)."""
+    fresh = params["grand_mean"] + params["between_sd"] * rng.normal(size=design.n_groups)
+    return {**params, "country_mean": fresh}
+
+
+simulate = Process(prior, generate, new_groups=new_countries)
 """Parameters from the prior, then the heights (one random stream)."""
 
 
@@ -393,6 +401,60 @@ def _loglik(
     return -0.5 * z**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
 
 
+def _mean(params: Mapping[str, np.ndarray], design: Design) -> np.ndarray:
+    """Expected height of every person: their country's mean."""
+    return _country_means(params, design)[..., design.country]
+
+
+def _sample(
+    params: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Heights drawn at each of a batch of parameter values: ``(n, people)``."""
+    sigma = np.asarray(params["sigma"], dtype=float)[..., None]
+    return {"height": rng.normal(_mean(params, design), sigma)}
+
+
+def _new_countries_shape(draws: Mapping[str, np.ndarray], design: Design) -> tuple[int, ...]:
+    return (*np.shape(draws["sigma"]), design.n_groups)
+
+
+def _partial_new(
+    draws: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """New countries from the posterior population: ``grand_mean + between_sd * z``."""
+    z = rng.normal(size=_new_countries_shape(draws, design))
+    means = draws["grand_mean"][..., None] + draws["between_sd"][..., None] * z
+    return _by_country(design, draws["grand_mean"], means, draws["sigma"])
+
+
+def _partial_bambi_new(
+    draws: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    z = rng.normal(size=_new_countries_shape(draws, design))
+    intercept = draws["Intercept"]
+    means = intercept[..., None] + draws["1|country_sigma"][..., None] * z
+    return _by_country(design, intercept, means, draws["sigma"])
+
+
+def _complete_new(
+    draws: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Complete pooling predicts a new country as every other: the common mean."""
+    return _complete_estimands(draws, design)
+
+
+def _none_new(
+    draws: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """No pooling learns nothing about a new country: its mean comes from the fixed prior."""
+    means = rng.normal(
+        design.mean_location,
+        design.mean_scale + design.between_sd_scale,
+        size=_new_countries_shape(draws, design),
+    )
+    return _by_country(design, means.mean(axis=-1), means, draws["sigma"])
+
+
 def _groups(design: Design) -> tuple[list[str], np.ndarray]:
     return design.labels, design.country
 
@@ -424,24 +486,28 @@ SCENARIO = Scenario(
             "one mean for everyone (Bambi: height ~ 1)",
             _bambi("height ~ 1", _complete_priors),
             _complete_estimands,
+            new_groups=_complete_new,
         ),
         Model(
             "none",
             "independent country means, fixed prior (Bambi: height ~ 0 + country)",
             _bambi("height ~ 0 + country", _none_priors),
             _none_estimands,
+            new_groups=_none_new,
         ),
         Model(
             "partial",
             "country means from a learned prior, normal levels integrated out (PyMC)",
             PyMCModel(_build_partial, data=("height",)),
             _partial_estimands,
+            new_groups=_partial_new,
         ),
         Model(
             "partial_centred",
             "as partial, written out and centred (PyMC)",
             PyMCModel(_build_partial_centred, data=("height",)),
             _partial_estimands,
+            new_groups=_partial_new,
             note="kept to show what centring costs: with 4 countries the posterior of "
             "between_sd reaches near zero, where the centred country means form a funnel; "
             "divergent fits are expected here (45% of 1000), not a sign of a bug",
@@ -451,6 +517,7 @@ SCENARIO = Scenario(
             "as partial, as a formula (Bambi: height ~ 1 + (1|country), non-centred)",
             _bambi("height ~ 1 + (1|country)", _partial_priors),
             _partial_bambi_estimands,
+            new_groups=_partial_bambi_new,
             # Bambi writes the country effects non-centred; with informative countries and
             # 4 of them that meets an inverted funnel. 100 data sets each: 2 x 1000 draws at
             # 0.95 left 33% of fits with R-hat > 1.01 and 7% divergent; at 0.99 none
@@ -475,14 +542,23 @@ SCENARIO = Scenario(
             "as complete, in Stan",
             _stan("complete"),
             _complete_estimands,
+            new_groups=_complete_new,
             extra="stan",
         ),
-        Model("none_stan", "as none, in Stan", _stan("none"), _none_stan_estimands, extra="stan"),
+        Model(
+            "none_stan",
+            "as none, in Stan",
+            _stan("none"),
+            _none_stan_estimands,
+            new_groups=_none_new,
+            extra="stan",
+        ),
         Model(
             "partial_stan",
             "as partial (normal levels integrated out), in Stan",
             _stan("partial"),
             _partial_estimands,
+            new_groups=_partial_new,
             extra="stan",
         ),
         Model(
@@ -494,7 +570,7 @@ SCENARIO = Scenario(
             extra="stan",
         ),
     ),
-    likelihood=Likelihood(_loglik, groups=_groups),
+    likelihood=Likelihood(_loglik, groups=_groups, sample=_sample, mean=_mean, response="height"),
     test_quantities=_spread,
     data_statistics=(
         DataStatistic(
