@@ -17,6 +17,8 @@ _MODEL = 1
 _COMPILE = 2
 _REFERENCE = 3
 _ANALYSIS = 4
+_HELDOUT = 5
+_PREDICTION = 6
 
 
 def data_rng(seed: int, simulation: int) -> np.random.Generator:
@@ -29,6 +31,19 @@ def data_rng(seed: int, simulation: int) -> np.random.Generator:
 def model_rng(seed: int, simulation: int, model: str) -> np.random.Generator:
     """Generator for one model's fit of one simulation (sampler seed, then tie-breaking)."""
     key = (simulation, _MODEL, zlib.crc32(model.encode()))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def heldout_rng(seed: int, simulation: int) -> np.random.Generator:
+    """Generator for simulation ``simulation``'s held-out replicates (apart from its data)."""
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(simulation, _HELDOUT)))
+    )
+
+
+def prediction_rng(seed: int, simulation: int, model: str) -> np.random.Generator:
+    """Generator for one fit's predictions of new groups (apart from its sampler stream)."""
+    key = (simulation, _PREDICTION, zlib.crc32(model.encode()))
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
 
 

@@ -82,6 +82,16 @@ def _loglik(
     return -0.5 * z**2 - np.log(design["sigma"]) - 0.5 * np.log(2 * np.pi)
 
 
+def _mean(params: Mapping[str, np.ndarray], design: Any) -> np.ndarray:
+    return np.repeat(np.asarray(params["theta"], dtype=float)[..., None], design["n"], axis=-1)
+
+
+def _sample(
+    params: Mapping[str, np.ndarray], design: Any, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    return {"y": rng.normal(_mean(params, design), design["sigma"])}
+
+
 def _build(design: Mapping[str, Any], example: Mapping[str, np.ndarray]) -> Any:
     """The generative model in PyMC."""
     import pymc as pm
@@ -124,7 +134,7 @@ SCENARIO = Scenario(
             _theta,
         ),
     ),
-    likelihood=Likelihood(_loglik),
+    likelihood=Likelihood(_loglik, sample=_sample, mean=_mean, response="y"),
     data_statistics=(
         DataStatistic("mean_y", "the data mean", lambda design, data: float(np.mean(data["y"]))),
     ),

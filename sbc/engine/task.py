@@ -21,9 +21,10 @@ import pyarrow as pa
 
 from sbc import registry, seeding
 from sbc.backends import Fitter, Sampling
+from sbc.engine.predict import Heldout, differences, heldout, predict
 from sbc.engine.simulate import example, replicate
 from sbc.results.schema import COMPILE_FAILED, concat_rows, result_rows
-from sbc.scenario import Model, Scenario, Simulation
+from sbc.scenario import Model, Process, Scenario, Simulation
 from sbc.stats.mcmc import diagnose
 from sbc.stats.posterior import diagnostics_summary, summarize
 from sbc.stats.ranks import fractional_rank, rank_statistic, thin, thinning_factor
@@ -93,13 +94,23 @@ def compiled(
     return _COMPILED[key]
 
 
-def prepare_design(scenario: Scenario, task: Task) -> tuple[Any, Simulation]:
-    """The design the models are fitted on and the simulated data set of ``task``."""
+def prepare_design(scenario: Scenario, task: Task) -> tuple[Any, Simulation, Heldout | None]:
+    """The design the models are fitted on, the data set of ``task``, its held-out replicates.
+
+    The replicates are ``None`` for posterior SBC, a simulator that is not a
+    :class:`~sbc.scenario.Process`, or a scenario without a likelihood to score them.
+    """
     design = scenario.design(dict(task.settings))
     rng = seeding.data_rng(task.seed, task.simulation)
-    if task.reference is None:
-        return design, scenario.simulate(design, rng)
-    return replicate(scenario, design, task.reference, rng)
+    if task.reference is not None:
+        return *replicate(scenario, design, task.reference, rng), None
+    process = scenario.simulate
+    if not isinstance(process, Process) or scenario.likelihood is None:
+        return design, process(design, rng), None
+    params = process.prior(design, rng)  # the same stream as process(design, rng)
+    simulation = process.generate(design, params, rng)
+    held = heldout(process, design, params, seeding.heldout_rng(task.seed, task.simulation))
+    return design, simulation, held
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,7 @@ class Prepared:
     with_quantities: bool
     statistics: Mapping[str, float]
     posterior: bool = False
+    heldout: Heldout | None = None
 
     @property
     def names(self) -> list[str]:
@@ -157,7 +169,7 @@ def run_task(task: Task) -> pa.Table:
     """
     scenario = registry.get(task.scenario)
     settings = dict(task.settings)
-    design, simulation = prepare_design(scenario, task)
+    design, simulation, held = prepare_design(scenario, task)
     estimands = scenario.estimands(design)
     truth = {e: float(simulation.truth[e]) for e in estimands}
     if task.test_quantities:
@@ -176,12 +188,18 @@ def run_task(task: Task) -> pa.Table:
         task.test_quantities,
         scenario.statistics(simulation.data, design),
         task.reference is not None,
+        held,
     )
     broken = uncompilable(scenario, settings, design, task.models, prepared.posterior)
     names = task.models if broken is None else (broken,)  # the run stops on a broken model
-    return concat_rows(
-        [fit_model(prepared, registry.model(scenario, name), task) for name in names]
-    )
+    fits = {name: fit_model(prepared, registry.model(scenario, name), task) for name in names}
+    diffs = differences({name: loo for name, (_, loo) in fits.items()})
+    tables = []
+    for name, (table, _) in fits.items():
+        for column, value in diffs.get(name, {}).items():
+            table = table.append_column(column, pa.array(np.full(table.num_rows, value)))
+        tables.append(table)
+    return concat_rows(tables)
 
 
 def uncompilable(
@@ -205,8 +223,13 @@ def uncompilable(
     return None
 
 
-def fit_model(prepared: Prepared, model: Model, task: Task) -> pa.Table:
-    """Fit one model to one data set; capture its warnings and, if it raises, its error."""
+def fit_model(prepared: Prepared, model: Model, task: Task) -> tuple[pa.Table, np.ndarray | None]:
+    """Fit one model to one data set; capture its warnings and, if it raises, its error.
+
+    Returns the fit's result rows and its pointwise leave-one-out log predictive densities
+    (``None`` when it has none), from which :func:`run_task` takes differences between
+    models.
+    """
     rng = seeding.model_rng(task.seed, task.simulation, model.name)
     sampler_seed = int(rng.integers(2**32))
     names = prepared.names
@@ -235,6 +258,7 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pa.Table:
                 raise KeyError(f"model {model.name} yields no draws for {', '.join(missing)}")
             derived |= prepared.test_quantities(derived)
             stats = _statistics(derived, prepared, task.thin, rng, posterior.independent)
+            prediction, loo = _prediction(prepared, model, task, posterior.draws, derived)
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
             if fitter is None:
@@ -247,11 +271,12 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pa.Table:
                     "warnings": _warning_text(caught),
                 },
                 prepared.statistics,
-            )
+            ), None
     return result_rows(
         {
             **base,
             **stats,
+            **prediction,
             "divergences": posterior.divergences,
             "grad_evals": posterior.grad_evals,
             "tree_depth": posterior.tree_depth,
@@ -261,7 +286,39 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> pa.Table:
             "warnings": _warning_text(caught),
         },
         prepared.statistics,
-    )
+    ), loo
+
+
+def _prediction(
+    prepared: Prepared,
+    model: Model,
+    task: Task,
+    draws: Mapping[str, np.ndarray],
+    derived: Mapping[str, np.ndarray],
+) -> tuple[dict[str, float], np.ndarray | None]:
+    """The fit's prediction columns (:func:`sbc.engine.predict.predict`).
+
+    Posterior SBC fits the real data joined with new data, so it has none. A prediction
+    that raises (a model's ``new_groups`` that does not fit its draws ...) costs only these
+    columns: the error is kept as a warning of the fit, whose ranks stand.
+    """
+    if prepared.posterior:
+        return {}, None
+    try:
+        return predict(
+            prepared.scenario,
+            prepared.design,
+            prepared.simulation.data,
+            prepared.heldout,
+            model,
+            draws,
+            {e: derived[e] for e in prepared.estimands},
+            seeding.prediction_rng(task.seed, task.simulation, model.name),
+        )
+    except Exception as exc:
+        text = "".join(traceback.format_exception_only(exc)).strip()
+        warnings.warn(f"prediction failed: {text}", RuntimeWarning, stacklevel=1)
+        return {}, None
 
 
 def _statistics(

@@ -18,6 +18,7 @@ import pandas as pd
 
 from sbc.registry import split_method
 from sbc.report import figures
+from sbc.report.prediction_html import prediction_section
 from sbc.report.strata_html import health_section, mode_note, strata_section
 from sbc.results.calibration import (
     ALPHA,
@@ -29,6 +30,7 @@ from sbc.results.calibration import (
     model_table,
     panel_data,
 )
+from sbc.results.schema import HELDOUT_REPLICATES
 from sbc.results.store import RunStore
 from sbc.stats.strata import STRATA
 
@@ -283,6 +285,7 @@ sd, whose sd is 1 for a calibrated model. contraction: 1 &minus; posterior / pri
 </details>
 {strata_section(results, record, models, strata, strata_table)}
 {health_section(results)}
+{prediction_section(results, HELDOUT_REPLICATES)}
 {"".join(sections)}
 <h2>Run</h2>
 {_run_info(record, results)}

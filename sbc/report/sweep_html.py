@@ -67,18 +67,30 @@ METRICS: dict[str, str] = {
 }
 """Per-model columns of :func:`sbc.results.calibration.model_table` compared across cells."""
 
+PREDICTION_METRICS: dict[str, str] = {
+    "elpd_in_vs_best": "in-sample elpd minus the best model's",
+    "elpd_heldout_vs_best": "held-out elpd minus the best model's",
+    "elpd_heldout_groups_vs_best": "new-groups elpd minus the best model's",
+}
+"""Per-model columns of :func:`sbc.results.prediction.prediction_table` compared across cells:
+the paired mean elpd difference to the cell's best model (0 for that model)."""
+
 DASHES = ("", "5 3", "1.5 2", "6 2 1.5 2")
 """Line dash per combination of the other grid keys (colour is the model)."""
 
 
-def metric_figure(spec: SweepPage, summary: pd.DataFrame) -> str:
+def metric_figure(
+    spec: SweepPage, summary: pd.DataFrame, metrics: Mapping[str, str] = METRICS
+) -> str:
     """Inline SVG: one panel per metric, the metric against ``spec.x``, a line per series."""
     others = spec.other_keys
     xs = np.asarray(spec.grid[spec.x], dtype=float)
     log_x = bool((xs > 0).all() and xs.max() / xs.min() >= 10)
     groups = list(summary.groupby(others, sort=False)) if others else [((), summary)]
     panels = []
-    for metric, title in METRICS.items():
+    for metric, title in metrics.items():
+        if metric not in summary or summary[metric].isna().all():
+            continue
         ax = svg.Panel(title=title, xlabel=spec.x, xscale="log" if log_x else "linear")
         ax.xticks = tuple(xs)
         if metric == "min_p_holm":
@@ -98,6 +110,8 @@ def metric_figure(spec: SweepPage, summary: pd.DataFrame) -> str:
             ax.hline(0.9, "grey")
         if metric == "min_p_holm":
             ax.hline(ALPHA, "grey")
+        if metric in PREDICTION_METRICS:
+            ax.hline(0.0, "grey")
         panels.append(ax)
     return svg.Row(panels, sharey=False).to_svg()
 
@@ -106,6 +120,7 @@ def _table(spec: SweepPage, summary: pd.DataFrame) -> str:
     keys = list(spec.grid)
     columns = ["calibrated", "coverage90", "rel_rmse", "rel_width90", "min_p_holm"]
     columns += ["error_share", "divergent_share"]
+    columns += [c for c in ("elpd_in", "elpd_heldout", "elpd_heldout_groups") if c in summary]
     head = "".join(f"<th>{escape(k)}</th>" for k in keys)
     head += "<th class=l>model</th>" + "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = []
@@ -124,6 +139,20 @@ def _table(spec: SweepPage, summary: pd.DataFrame) -> str:
         cells += f'<td class=l><a href="{escape(link, quote=True)}">report</a></td>'
         body.append(f"<tr>{cells}</tr>")
     return f"<table><tr>{head}<th></th></tr>{''.join(body)}</table>"
+
+
+def _prediction(spec: SweepPage, summary: pd.DataFrame) -> str:
+    """The prediction figure across the grid (empty when the cells have no predictions)."""
+    shown = [m for m in PREDICTION_METRICS if m in summary and summary[m].notna().any()]
+    if not shown:
+        return ""
+    return f"""<h2>Prediction across the grid</h2>
+<p>Per model: its elpd (log predictive density, summed over a data set) minus that of the
+cell's best model, paired over the cell's simulations and averaged; in sample on the fitted
+data, held out on new observations of the same groups and on new groups drawn from the
+population. 0 is the best model; where every model sits near 0 the pooling levels coincide.
+Each cell's report has the intervals and the check of PSIS-LOO against these truths.</p>
+<figure>{metric_figure(spec, summary, PREDICTION_METRICS)}</figure>"""
 
 
 def render(spec: SweepPage, summary: pd.DataFrame) -> str:
@@ -146,6 +175,7 @@ def render(spec: SweepPage, summary: pd.DataFrame) -> str:
 over each estimand's prior sd, averaged (1 = no better than the prior), and the smallest
 Holm-adjusted ECDF p-value (below {ALPHA}: not calibrated).</p>
 <figure>{metric_figure(spec, summary)}</figure>
+{_prediction(spec, summary)}
 <h2>Every cell</h2>
 {_table(spec, summary)}
 </body></html>

@@ -17,6 +17,7 @@ import pandas as pd
 from sbc.report.notebook import inline_html
 from sbc.results.arviz import to_arviz
 from sbc.results.calibration import estimand_table, model_table
+from sbc.results.prediction import comparison_table, prediction_table
 from sbc.results.store import RunStore
 from sbc.results.strata import strata_table
 from sbc.stats.strata import STRATA
@@ -61,6 +62,16 @@ class Run:
     def strata(self) -> pd.DataFrame:
         """Calibration per data stratum (``strata.csv``)."""
         return strata_table(self.results, int(self.record.get("strata", STRATA)))
+
+    @cached_property
+    def prediction(self) -> pd.DataFrame:
+        """Predictive accuracy per model and PSIS-LOO against the truth (``prediction.csv``)."""
+        return prediction_table(self.results)
+
+    @cached_property
+    def comparison(self) -> pd.DataFrame:
+        """PSIS-LOO differences per pair of models against the truth (``comparison.csv``)."""
+        return comparison_table(self.results)
 
     @property
     def scenario(self) -> str:

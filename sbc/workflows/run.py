@@ -24,6 +24,7 @@ from sbc.engine.spec import Execution, RunSpec
 from sbc.errors import SettingError
 from sbc.report import html
 from sbc.results.calibration import estimand_table, model_table
+from sbc.results.prediction import comparison_table, prediction_table
 from sbc.results.store import RunStore
 from sbc.results.strata import strata_table
 from sbc.stats.strata import STRATA
@@ -151,6 +152,7 @@ def finish(
     quantities.to_csv(out / "summary.csv", index=False)
     by_stratum = strata_table(results, k)
     by_stratum.to_csv(out / "strata.csv", index=False)
+    _write_prediction(out, results)
     store.annotate("strata", k)
     shown = results if report_models is None else results[results["model"].isin(report_models)]
     report = html.write_report(
@@ -163,3 +165,17 @@ def finish(
     return RunOutcome(
         out, results, quantities, model_table(results, quantities), by_stratum, report
     )
+
+
+def _write_prediction(out: Path, results: pd.DataFrame) -> None:
+    """Write ``prediction.csv`` (per model) and ``comparison.csv`` (per pair of models).
+
+    Only for runs with prediction columns (a scenario with a likelihood, prior SBC).
+    """
+    table = prediction_table(results)
+    if table.empty:
+        return
+    table.to_csv(out / "prediction.csv", index=False)
+    pairs = comparison_table(results)
+    if not pairs.empty:
+        pairs.to_csv(out / "comparison.csv", index=False)

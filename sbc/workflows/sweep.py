@@ -261,7 +261,7 @@ def run_sweep(spec: Spec, out: str | os.PathLike[str], execution: Execution | No
     rows = []
     for cell, run in zip(cells, runs, strict=True):
         outcome = run_sbc(run, out / cell_name(cell), execution)
-        table = outcome.models
+        table = _with_prediction(outcome.models, outcome.results)
         for key, value in reversed(cell.items()):
             table.insert(0, key, value)
         table.insert(0, "cell", cell_name(cell))
@@ -269,6 +269,19 @@ def run_sweep(spec: Spec, out: str | os.PathLike[str], execution: Execution | No
     summary = pd.concat(rows, ignore_index=True)
     summary.to_csv(out / "sweep.csv", index=False)
     return write_sweep_report(_page(spec), summary, out)
+
+
+def _with_prediction(models: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """The verdict table of a cell with each model's prediction figures beside it."""
+    from sbc.results.prediction import prediction_table
+
+    prediction = prediction_table(results)
+    if prediction.empty:
+        return models
+    keep = ["model", "elpd_in", "elpd_heldout", "elpd_heldout_groups", "elpd_loo"]
+    keep += [c for c in prediction if c.endswith("_vs_best")]
+    keep += ["loo_pick_share", "best_heldout_share"]
+    return models.merge(prediction[keep], on="model", how="left")
 
 
 def _page(spec: Spec) -> SweepPage:

@@ -1,0 +1,159 @@
+"""Predictive accuracy of a fit: log predictive densities and PSIS-LOO, batched.
+
+Every function takes log-likelihood values with the draws on the first axis and the
+observations (or groups) on the last, ``(draw, n)``, and returns one value per observation
+or a scalar: pure NumPy, no I/O.
+
+:func:`psis_loo` is the Pareto-smoothed importance-sampling leave-one-out estimate of
+Vehtari, Gelman & Gabry (2017) with the regularised generalised-Pareto fit of Vehtari,
+Simpson, Gelman, Yao & Gabry (2024), as ``arviz_stats.base.array_stats.loo`` computes it
+(relative efficiency 1: the tail length is ``3 sqrt(S)``), for all observations at once:
+arviz-stats fits one observation at a time through a Python loop, 38 ms for 2000 draws x 80
+observations against 2.2 ms here, a cost every SBC fit pays. ``tests/test_predictive.py``
+checks it equal to arviz-stats to floating-point precision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KHAT_THRESHOLD = 0.7
+"""Pareto k-hat above which a PSIS estimate is unreliable (Vehtari et al. 2024, for S >= 2000
+draws the threshold ``min(1 - 1/log10(S), 0.7)`` is 0.7)."""
+
+
+def logsumexp(x: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """``log(sum(exp(x)))`` along ``axis``, stable.
+
+    As scipy's, without its array-API overhead: 0.2 against 0.8 ms for 80 x 2000 values.
+    """
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def lpd(loglik: np.ndarray) -> np.ndarray:
+    """Log predictive density of each observation: ``log mean_s exp(loglik[s, i])``.
+
+    Parameters
+    ----------
+    loglik : ndarray of shape (draw, n)
+        Log-likelihood of each observation at each posterior draw.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    loglik = np.asarray(loglik, dtype=float)
+    return logsumexp(loglik, axis=0) - np.log(loglik.shape[0])
+
+
+def _tail_length(draws: int) -> int:
+    """Number of largest importance ratios fitted by the generalised Pareto (r_eff = 1)."""
+    return int(np.floor(3 * np.sqrt(draws)) if draws > 225 else np.floor(draws / 5))
+
+
+def _gpd_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Regularised generalised-Pareto fit (Zhang & Stephens 2009, prior on k) of each row.
+
+    ``x`` holds ascending exceedances, ``(rows, m)``; returns ``(k, sigma)`` per row, NaN
+    where the first quartile does not exceed the minimum, ``k = inf`` where the fit fails.
+    """
+    m = x.shape[1]
+    m_est = 30 + int(m**0.5)
+    xstar = x[:, int(m / 4 + 0.5) - 1]
+    ok = xstar > x[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grid = 1 - np.sqrt(m_est / (np.arange(1, m_est + 1, dtype=float) - 0.5))
+        b = grid[None, :] / (3 * xstar[:, None]) + 1 / x[:, -1:]
+        k_grid = np.log1p(-b[:, :, None] * x[:, None, :]).mean(axis=-1)
+        scale = m * (np.log(-b / k_grid) - k_grid - 1)
+        w = np.exp(scale - logsumexp(scale, axis=1, keepdims=True))
+        w = np.where(w >= 10 * np.finfo(float).eps, w, 0.0)
+        w /= w.sum(axis=1, keepdims=True)
+        b_post = (b * w).sum(axis=1)
+        k = np.log1p(-b_post[:, None] * x).mean(axis=1)
+        sigma = -k / b_post
+        k = (m * k + 10 * 0.5) / (m + 10)
+    k = np.where(np.isnan(k), np.inf, k)
+    sigma = np.where(np.isnan(k) | np.isinf(k), np.nan, sigma)
+    return np.where(ok, k, np.nan), np.where(ok, sigma, np.nan)
+
+
+def psis_log_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pareto-smoothed, normalised log importance weights of each column, and their k-hat.
+
+    Parameters
+    ----------
+    log_ratio : ndarray of shape (draw, n)
+        Log importance ratios (for leave-one-out: minus the log-likelihood).
+
+    Returns
+    -------
+    log_weights : ndarray of shape (draw, n)
+        Smoothed log weights, each column normalised to sum to one.
+    khat : ndarray of shape (n,)
+        Pareto k-hat of each column's ratios.
+    """
+    ratio = np.ascontiguousarray(np.asarray(log_ratio, dtype=float).T)  # (n, draw)
+    draws = ratio.shape[1]
+    m = _tail_length(draws)
+    ratio -= ratio.max(axis=1, keepdims=True)
+    # only the m + 1 largest ratios need ordering: a partition, then a sort of those
+    # (1.1 ms against 4.0 for a full argsort of 80 x 2000)
+    largest = np.argpartition(ratio, draws - m - 1, axis=1)[:, draws - m - 1 :]
+    order = np.take_along_axis(
+        largest, np.argsort(np.take_along_axis(ratio, largest, axis=1), axis=1), axis=1
+    )
+    ordered = np.take_along_axis(ratio, order, axis=1)
+    tail, cutoff, tail_index = ordered[:, 1:], ordered[:, 0], order[:, 1:]
+    khat, sigma = _gpd_fit(np.exp(tail) - np.exp(cutoff)[:, None])
+    smooth = np.isfinite(khat)
+    if smooth.any():
+        p = (np.arange(m) + 0.5) / m
+        k, s, mu = khat[smooth, None], sigma[smooth, None], np.exp(cutoff[smooth, None])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quantile = np.where(
+                k == 0, mu - s * np.log1p(-p), mu + s * np.expm1(-k * np.log1p(-p)) / k
+            )
+            quantile = np.where(s <= 0, np.nan, quantile)
+            smoothed = np.log(quantile)
+        top = tail[smooth].max(axis=1, keepdims=True)
+        smoothed = np.where(smoothed > top, top, smoothed)
+        rows = np.flatnonzero(smooth)
+        ratio[rows[:, None], tail_index[smooth]] = smoothed
+    ratio -= logsumexp(ratio, axis=1, keepdims=True)
+    return ratio.T, khat
+
+
+def psis_loo(loglik: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise PSIS-LOO log predictive densities and Pareto k-hats.
+
+    Parameters
+    ----------
+    loglik : ndarray of shape (draw, n)
+        Log-likelihood of each observation (or group) at each posterior draw.
+
+    Returns
+    -------
+    elpd : ndarray of shape (n,)
+        Leave-one-out log predictive density of each observation.
+    khat : ndarray of shape (n,)
+        Pareto k-hat of its importance weights (above :data:`KHAT_THRESHOLD`: unreliable).
+    """
+    loglik = np.asarray(loglik, dtype=float)
+    log_weights, khat = psis_log_weights(-loglik)
+    return logsumexp(log_weights + loglik, axis=0), khat
+
+
+def total_se(pointwise: np.ndarray) -> float:
+    """Standard error of a sum of pointwise values: ``sqrt(n var(pointwise))`` (as ArviZ)."""
+    pointwise = np.asarray(pointwise, dtype=float)
+    return float(np.sqrt(pointwise.size * np.var(pointwise)))
+
+
+def group_sums(pointwise: np.ndarray, index: np.ndarray, groups: int) -> np.ndarray:
+    """Sum ``(draw, n)`` pointwise values within groups: ``(draw, groups)``."""
+    return np.asarray(pointwise, dtype=float) @ np.eye(groups)[np.asarray(index)]

@@ -1,0 +1,252 @@
+"""Held-out prediction and PSIS-LOO: batched estimators equal arviz-stats', columns and checks.
+
+The prediction columns hold what they say, and the comparison tables read them right.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from arviz_stats.base import array_stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import logsumexp as scipy_logsumexp
+
+from sbc import registry
+from sbc.backends import Sampling
+from sbc.engine.predict import Heldout, differences, heldout, predict
+from sbc.engine.spec import Execution, RunSpec
+from sbc.results.prediction import comparison_table, loo_picks_best, prediction_table
+from sbc.results.schema import DIFF_PREFIX, DIFF_SE_PREFIX, PREDICTION_COLUMNS
+from sbc.stats import comparison
+from sbc.stats.predictive import group_sums, logsumexp, lpd, psis_loo, total_se
+from sbc.workflows.run import run_sbc
+from tests.helpers import run
+from tests.strategies import seeds
+
+
+def _arviz_loo(loglik):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        elpd, khat, _ = array_stats.loo(loglik.T[:, None, :], chain_axis=-2, draw_axis=-1)
+    return elpd, khat
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from([50, 200, 226, 1000, 2000]),
+    st.integers(1, 12),
+    st.floats(0.01, 20),
+    st.booleans(),
+    seeds,
+)
+def test_psis_loo_equals_arviz_stats(draws, n, scale, heavy, seed):
+    """Pointwise PSIS-LOO and k-hat equal arviz-stats' (including heavy tails and k > 0.7)."""
+    rng = np.random.default_rng(seed)
+    loglik = rng.normal(size=(draws, n)) * scale * rng.gamma(1.0, size=n) - 3
+    if heavy:
+        loglik[:, 0] = -np.abs(rng.standard_t(1.5, size=draws)) * scale
+    elpd, khat = psis_loo(loglik)
+    expected_elpd, expected_khat = _arviz_loo(loglik)
+    np.testing.assert_allclose(elpd, expected_elpd, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(khat, expected_khat, rtol=1e-10, atol=1e-12)
+
+
+def test_logsumexp_and_lpd_equal_scipy():
+    """The stable log-sum-exp (with -inf entries) and lpd equal SciPy's."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 7)) * 50
+    x[:, 2] = -np.inf
+    x[:10, 3] = -np.inf
+    for axis in (0, 1):
+        np.testing.assert_allclose(logsumexp(x, axis), scipy_logsumexp(x, axis=axis))
+    np.testing.assert_allclose(lpd(x), scipy_logsumexp(x, axis=0) - np.log(300))
+
+
+def test_total_se_and_group_sums():
+    """The SE of a sum is sqrt(n var), ArviZ's; group sums add each group's columns."""
+    values = np.array([1.0, 2.0, 4.0, 7.0])
+    assert total_se(values) == pytest.approx(np.sqrt(4 * np.var(values)))
+    pointwise = np.arange(12.0).reshape(2, 6)
+    sums = group_sums(pointwise, np.array([0, 0, 1, 2, 2, 2]), 3)
+    np.testing.assert_array_equal(sums, [[1, 2, 12], [13, 8, 30]])
+
+
+def test_comparison_statistics_on_known_values():
+    """Coverage, bias, RMSE and the pick rate count what they say."""
+    estimate = np.array([0.0, 1.0, 2.0, np.nan])
+    truth = np.array([0.5, 3.0, 2.0, 1.0])
+    assert comparison.se_coverage(estimate, np.ones(4), truth, z=1.0) == pytest.approx(2 / 3)
+    error = comparison.estimate_error(estimate, truth)
+    assert error["bias"] == pytest.approx(-2.5 / 3) and error["n"] == 3
+    assert comparison.picks_best([[1, 2], [3, 0], [0, 1]], [[0, 1], [0, 1], [np.nan, 1]]) == 0.5
+    assert comparison.noisy_truth_coverage(10**9) == pytest.approx(0.95, abs=1e-6)
+    assert comparison.noisy_truth_coverage(4) == pytest.approx(0.920, abs=1e-3)
+    mean, lo, hi = comparison.mean_interval(np.array([1.0, 2.0, 3.0, np.nan]))
+    assert mean == 2.0 and lo < 2.0 < hi
+
+
+def _fake_posterior(scenario, design, rng, draws=400):
+    """Partial-pooling draws around a data set's truth, in the model's own names."""
+    shape = (2, draws)
+    return {
+        "grand_mean": rng.normal(176, 1, shape),
+        "between_sd": np.abs(rng.normal(6, 1, shape)),
+        "sigma": np.abs(rng.normal(10, 0.5, shape)),
+        "country_mean": rng.normal(176, 3, (*shape, design.n_groups)),
+    }
+
+
+def test_predict_heights_columns_and_held_out_replicates():
+    """A heights fit gets every prediction column; LOGO and new groups where groups exist."""
+    scenario = registry.get("heights")
+    design = scenario.design(scenario.defaults | {"n_groups": 5, "n_per_group": 3})
+    rng = np.random.default_rng(2)
+    params = scenario.simulate.prior(design, rng)
+    data = scenario.simulate.generate(design, params, rng).data
+    held = heldout(scenario.simulate, design, params, rng)
+    assert len(held.same_groups) == len(held.new_groups) == 4
+    assert held.same_groups[0]["height"].shape == data["height"].shape
+    model = scenario.model("partial")
+    draws = _fake_posterior(scenario, design, rng)
+    estimands = dict(model.estimands(draws, design))
+    columns, loo = predict(scenario, design, data, held, model, draws, estimands, rng)
+    assert set(columns) == set(PREDICTION_COLUMNS)
+    assert all(np.isfinite(v) for v in columns.values())
+    assert loo.shape == (15,)
+    assert columns["elpd_loo"] == pytest.approx(loo.sum())
+    assert columns["p_loo"] == pytest.approx(columns["elpd_in"] - columns["elpd_loo"])
+    assert columns["elpd_in"] >= columns["elpd_loo"]
+
+
+def test_predict_without_groups_or_held_out_data():
+    """Without groups there is no LOGO; without held-out data no held-out columns."""
+    scenario = registry.get("conjugate")
+    design = scenario.design(scenario.defaults)
+    rng = np.random.default_rng(3)
+    data = scenario.simulate(design, rng).data
+    model = scenario.model("exact")
+    draws = {"theta": rng.normal(0, 1, (1, 300))}
+    estimands = dict(model.estimands(draws, design))
+    columns, loo = predict(scenario, design, data, None, model, draws, estimands, rng)
+    assert np.isfinite(columns["elpd_loo"]) and loo is not None
+    for column in ("elpd_logo", "elpd_heldout", "elpd_heldout_groups", "rmse_heldout"):
+        assert np.isnan(columns[column])
+    empty = Heldout(same_groups=(data,))
+    columns, _ = predict(scenario, design, data, empty, model, draws, estimands, rng)
+    assert np.isfinite(columns["elpd_heldout"]) and np.isnan(columns["elpd_heldout_groups"])
+
+
+def test_differences_are_antisymmetric():
+    """Elpd differences between two models change sign, their SEs do not."""
+    a, b = np.array([-1.0, -2.0, -0.5]), np.array([-1.5, -1.0, -0.7])
+    diffs = differences({"a": a, "b": b, "c": None})
+    assert "c" not in diffs
+    assert diffs["a"][f"{DIFF_PREFIX}b"] == pytest.approx(-diffs["b"][f"{DIFF_PREFIX}a"])
+    assert diffs["a"][f"{DIFF_SE_PREFIX}b"] == pytest.approx(total_se(a - b))
+
+
+def _fits(rng, n=60):
+    """Synthetic per-fit rows of two models, ``good`` predicting better out of sample."""
+    rows = []
+    for sim in range(n):
+        truth = {"over": -100 + rng.normal(), "good": -95 + rng.normal()}
+        loo = {m: truth[m] + rng.normal(0, 2) for m in truth}
+        for model, other in (("over", "good"), ("good", "over")):
+            rows.append(
+                {
+                    "simulation": sim,
+                    "model": model,
+                    "estimand": "mu",
+                    "error": None,
+                    "elpd_in": truth[model] + (10 if model == "over" else 3),
+                    "elpd_heldout": truth[model],
+                    "elpd_heldout_groups": np.nan,
+                    "elpd_loo": loo[model],
+                    "elpd_loo_se": 2.0,
+                    "pareto_k_max": 0.9 if model == "over" else 0.3,
+                    "elpd_logo": np.nan,
+                    "elpd_logo_se": np.nan,
+                    "rmse_in": 1.0,
+                    "rmse_heldout": 2.0,
+                    f"{DIFF_PREFIX}{other}": loo[model] - loo[other],
+                    f"{DIFF_SE_PREFIX}{other}": 2.0 * np.sqrt(2),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_prediction_and_comparison_tables_read_the_fits():
+    """The tables find the best model in and out of sample and check LOO against the truth."""
+    results = _fits(np.random.default_rng(4))
+    table = prediction_table(results).set_index("model")
+    assert table["elpd_in"].idxmax() == "over" and table["elpd_heldout"].idxmax() == "good"
+    assert table.loc["good", "elpd_heldout_vs_best"] == 0.0
+    assert table.loc["over", "elpd_heldout_vs_best"] == pytest.approx(-5, abs=0.5)
+    assert table.loc["over", "khat_high_share"] == 1.0
+    assert 0.85 < table.loc["good", "loo_coverage"] <= 1.0
+    pairs = comparison_table(results)
+    assert list(pairs[["model_a", "model_b"]].iloc[0]) == ["over", "good"]
+    assert pairs["true_diff"].iloc[0] == pytest.approx(-5, abs=0.5)
+    assert pairs["sign_agreement"].iloc[0] > 0.9
+    share, n = loo_picks_best(results)
+    assert n == 60 and share > 0.9
+
+
+def test_tables_are_empty_without_prediction_columns():
+    """A run without prediction columns (older runs, no likelihood) gives empty tables."""
+    results = pd.DataFrame({"simulation": [0], "model": ["m"], "error": [None]})
+    assert prediction_table(results).empty and comparison_table(results).empty
+
+
+def test_exact_posterior_loo_is_unbiased_for_held_out_elpd(tmp_path):
+    """With the exact posterior, PSIS-LOO's mean error against the held-out elpd is about 0.
+
+    LOO also prefers the exact model to the prior returned as posterior.
+    """
+    results = run(
+        "conjugate",
+        {},
+        ["exact", "prior_only"],
+        300,
+        tmp_path / "run",
+        sampling=Sampling(draws=500),
+    )
+    fits = results.drop_duplicates(["simulation", "model"]).set_index(["model", "simulation"])
+    exact = fits.loc["exact"]
+    error = exact["elpd_loo"] - exact["elpd_heldout"]
+    assert abs(error.mean()) < 4 * error.std() / np.sqrt(len(error))
+    assert exact["pareto_k_max"].max() < 0.7
+    assert np.allclose(
+        exact[f"{DIFF_PREFIX}prior_only"], -fits.loc["prior_only"][f"{DIFF_PREFIX}exact"]
+    )
+    table = prediction_table(results).set_index("model")
+    assert table["elpd_heldout"].idxmax() == "exact" and table.loc["exact", "loo_pick_share"] > 0.7
+    assert np.isnan(table.loc["exact", "elpd_heldout_groups"])  # no groups in this scenario
+
+
+def test_heights_run_stores_prediction_and_reports_it(tmp_path):
+    """A scarce-design heights run stores every prediction column and reports them.
+
+    Its folder gets prediction.csv, comparison.csv and a prediction section in the report.
+    """
+    out = tmp_path / "heights"
+    settings = {"n_groups": 8, "n_per_group": 3}
+    spec = RunSpec.build(
+        "heights",
+        settings=settings,
+        models=["complete", "none", "partial"],
+        simulations=4,
+        sampling=Sampling(chains=2, draws=300, tune=300),
+    )
+    outcome = run_sbc(spec, out, Execution(jobs=1))
+    fits = outcome.results.drop_duplicates(["simulation", "model"])
+    for column in PREDICTION_COLUMNS:
+        assert fits[column].notna().all(), column
+    assert {f"{DIFF_PREFIX}partial", f"{DIFF_SE_PREFIX}none"} <= set(fits.columns)
+    assert set(pd.read_csv(out / "prediction.csv")["model"]) == {"complete", "none", "partial"}
+    assert len(pd.read_csv(out / "comparison.csv")) == 3
+    html = (out / "report.html").read_text()
+    assert "Prediction: in sample and out of sample" in html
+    assert "does PSIS-LOO tell the truth?" in html
