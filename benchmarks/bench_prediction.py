@@ -89,9 +89,6 @@ def _cost(label: str, design: dict, fits: int) -> dict:
 
 def sweep(simulations: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per cell and model of the heights prediction sweep; per cell and pair of models."""
-    from sbc.results.prediction import comparison_table, loo_picks_best, prediction_table
-    from sbc.results.store import RunStore
-
     text = (ROOT / "scenarios" / "sweeps" / "heights_prediction.toml").read_text()
     text = re.sub(r"(?m)^simulations = \d+", f"simulations = {simulations}", text)
     with tempfile.TemporaryDirectory() as out:
@@ -102,20 +99,28 @@ def sweep(simulations: int) -> tuple[pd.DataFrame, pd.DataFrame]:
             str(Path(out) / "sweep"), "--quiet",
         ]  # fmt: skip
         subprocess.run(command, check=True)
-        models, pairs = [], []
-        for cell in sorted((Path(out) / "sweep").iterdir()):
-            if not (cell / "results.parquet").exists():
-                continue
-            results = RunStore(cell).results()
-            n_per_group = int(cell.name.split("n_per_group=")[1].split(",")[0])
-            table = prediction_table(results)
-            table.insert(0, "n_per_group", n_per_group)
-            share, _ = loo_picks_best(results)
-            table["loo_picks_best_overall"] = share
-            models.append(table)
-            pair = comparison_table(results)
-            pair.insert(0, "n_per_group", n_per_group)
-            pairs.append(pair)
+        return summarise(Path(out) / "sweep")
+
+
+def summarise(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tables of a finished prediction sweep folder (``--from`` reads one)."""
+    from sbc.results.prediction import comparison_table, loo_picks_best, prediction_table
+    from sbc.results.store import RunStore
+
+    models, pairs = [], []
+    for cell in sorted(folder.iterdir()):
+        if not (cell / "results.parquet").exists():
+            continue
+        results = RunStore(cell).results()
+        n_per_group = int(cell.name.split("n_per_group=")[1].split(",")[0])
+        table = prediction_table(results)
+        table.insert(0, "n_per_group", n_per_group)
+        share, _ = loo_picks_best(results)
+        table["loo_picks_best_overall"] = share
+        models.append(table)
+        pair = comparison_table(results)
+        pair.insert(0, "n_per_group", n_per_group)
+        pairs.append(pair)
     by_model = pd.concat(models, ignore_index=True).sort_values(["n_per_group", "model"])
     by_pair = pd.concat(pairs, ignore_index=True).sort_values(["n_per_group", "model_a"])
     return by_model, by_pair
@@ -127,6 +132,7 @@ def main() -> None:
     parser.add_argument("--simulations", type=int, default=200)
     parser.add_argument("--fits", type=int, default=60)
     parser.add_argument("--parts", default="cost,sweep")
+    parser.add_argument("--from", dest="folder", help="summarise this finished sweep folder")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     RESULTS.mkdir(exist_ok=True)
@@ -136,7 +142,7 @@ def main() -> None:
         table.to_csv(RESULTS / f"prediction-cost-{stamp}.csv", index=False)
         print(table.round(2).to_string(index=False))
     if "sweep" in parts:
-        by_model, by_pair = sweep(args.simulations)
+        by_model, by_pair = summarise(Path(args.folder)) if args.folder else sweep(args.simulations)
         by_model.to_csv(RESULTS / f"prediction-heights-{stamp}.csv", index=False)
         by_pair.to_csv(RESULTS / f"prediction-pairs-{stamp}.csv", index=False)
         shown = [

@@ -147,6 +147,7 @@ def _comparison_section(results: pd.DataFrame, table: pd.DataFrame, replicates: 
             f"<td>{_num(r.loo_rmse, 2)}</td><td>{_share(r.loo_coverage)}</td>"
             f"<td>{_share(r.khat_high_share)}</td><td>{_num(r.loo_rmse_khat_low, 2)}</td>"
             f"<td>{_num(r.loo_rmse_khat_high, 2)}</td><td>{_num(r.logo_bias, 2)}</td>"
+            f"<td>{_share(r.logo_khat_high_share)}</td>"
             f"<td>{_share(r.logo_coverage)}</td><td>{_share(r.loo_pick_share)}</td></tr>"
         )
     pairs = comparison_table(results)
@@ -189,6 +190,7 @@ difference, its SE against the sd of its actual error (below 1: too small, as Si
 {picks}</p>
 <table><tr><th>model</th><th>LOO bias</th><th>LOO RMSE</th><th>coverage &plusmn;1.96 SE</th>
 <th>k-hat &gt; {KHAT_THRESHOLD}</th><th>RMSE, k-hat low</th><th>RMSE, k-hat high</th>
-<th>LOGO bias (new groups)</th><th>LOGO coverage</th><th>LOO ranks first</th></tr>
+<th>LOGO bias (new groups)</th><th>LOGO k-hat &gt; {KHAT_THRESHOLD}</th>
+<th>LOGO coverage</th><th>LOO ranks first</th></tr>
 {"".join(rows)}</table>
 {pair_table}"""

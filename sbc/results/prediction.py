@@ -113,7 +113,11 @@ def _loo_check(fits: pd.DataFrame) -> dict[str, float]:
     }
     logo, groups = fits["elpd_logo"].to_numpy(float), fits["elpd_heldout_groups"].to_numpy(float)
     error = estimate_error(logo, groups)
+    khat_logo = fits["pareto_k_max_logo"].to_numpy(float)
     out |= {
+        "logo_khat_high_share": (
+            float(np.mean(khat_logo > KHAT_THRESHOLD)) if np.isfinite(khat_logo).any() else np.nan
+        ),
         "logo_bias": error["bias"],
         "logo_rmse": error["rmse"],
         "logo_coverage": se_coverage(logo, fits["elpd_logo_se"], groups),
