@@ -60,6 +60,7 @@ def prediction_figure(table: pd.DataFrame) -> svg.Row:
             title=label,
             xlabel=", ".join(f"{i}: {m}" for i, m in enumerate(models)),
             xticks=tuple(x),
+            xlim=(-0.5, len(models) - 0.5),
         )
         for i, row in enumerate(table.itertuples(index=False)):
             data = row._asdict()
