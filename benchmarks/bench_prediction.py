@@ -17,7 +17,8 @@ Two parts, in one invocation (``python benchmarks/bench_prediction.py [--simulat
    difference +/- 1.96 SE).
 
 Tables: ``benchmarks/results/prediction-cost-DATE.csv``, ``prediction-heights-DATE.csv``
-and ``prediction-pairs-DATE.csv``.
+and ``prediction-pairs-DATE.csv``; the sweep page's prediction figure as
+``prediction-heights-DATE.svg`` (shown in the README).
 """
 
 from __future__ import annotations
@@ -99,7 +100,21 @@ def sweep(simulations: int) -> tuple[pd.DataFrame, pd.DataFrame]:
             str(Path(out) / "sweep"), "--quiet",
         ]  # fmt: skip
         subprocess.run(command, check=True)
+        (RESULTS / f"prediction-heights-{dt.date.today().isoformat()}.svg").write_text(
+            figure(Path(out) / "sweep")
+        )
         return summarise(Path(out) / "sweep")
+
+
+def figure(folder: Path) -> str:
+    """The sweep page's prediction figure (SVG) of a finished prediction sweep folder."""
+    from sbc.report.sweep_html import SweepPage, prediction_figure
+
+    summary = pd.read_csv(folder / "sweep.csv")
+    grid = {"n_per_group": sorted(summary["n_per_group"].unique().tolist())}
+    models = list(dict.fromkeys(summary["model"]))
+    page = SweepPage("heights", "heights", grid, "n_per_group", {}, models, 0, 0)
+    return prediction_figure(page, summary)
 
 
 def summarise(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -142,7 +157,11 @@ def main() -> None:
         table.to_csv(RESULTS / f"prediction-cost-{stamp}.csv", index=False)
         print(table.round(2).to_string(index=False))
     if "sweep" in parts:
-        by_model, by_pair = summarise(Path(args.folder)) if args.folder else sweep(args.simulations)
+        if args.folder:
+            by_model, by_pair = summarise(Path(args.folder))
+            (RESULTS / f"prediction-heights-{stamp}.svg").write_text(figure(Path(args.folder)))
+        else:
+            by_model, by_pair = sweep(args.simulations)
         by_model.to_csv(RESULTS / f"prediction-heights-{stamp}.csv", index=False)
         by_pair.to_csv(RESULTS / f"prediction-pairs-{stamp}.csv", index=False)
         shown = [

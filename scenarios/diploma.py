@@ -58,6 +58,7 @@ from sbc.backends.nutpie import BambiModel, PyMCModel
 from sbc.scenario import (
     Likelihood,
     Model,
+    Process,
     Scenario,
     Setting,
     Simulation,
@@ -154,18 +155,82 @@ def estimands(design: Design) -> tuple[str, ...]:
     return ("typical_rate", *(f"pass_rate[{s + 1}]" for s in range(design.n_schools)))
 
 
-def simulate(design: Design, rng: np.random.Generator) -> Simulation:
-    """Draw the parameters from the prior, then the pass counts."""
+def prior(design: Design, rng: np.random.Generator) -> dict[str, Any]:
+    """Draw the parameters from the prior (named as in the ``partial`` model)."""
     mu = rng.normal(design.mu_location, design.mu_scale)
     authority_sd = abs(rng.normal(0.0, design.authority_sd_scale))
     school_sd = abs(rng.normal(0.0, design.school_sd_scale))
-    authority = authority_sd * rng.normal(size=design.n_authorities)
-    school = school_sd * rng.normal(size=design.n_schools)
-    rate = special.expit(mu + authority[design.authority] + school)
+    return {
+        "mu": mu,
+        "authority_sd": authority_sd,
+        "school_sd": school_sd,
+        "authority": authority_sd * rng.normal(size=design.n_authorities),
+        "school": school_sd * rng.normal(size=design.n_schools),
+    }
+
+
+def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator) -> Simulation:
+    """The pass counts given the parameters, and the estimands' true values."""
+    logit = params["mu"] + params["authority"][design.authority] + params["school"]
+    rate = special.expit(logit)
     passed = rng.binomial(design.writers, rate)
-    truth = {"typical_rate": special.expit(mu)}
+    truth = {"typical_rate": special.expit(params["mu"])}
     truth |= {f"pass_rate[{s + 1}]": r for s, r in enumerate(rate)}
     return Simulation({k: float(v) for k, v in truth.items()}, {"passed": passed})
+
+
+def new_authorities(
+    design: Design, params: Mapping[str, Any], rng: np.random.Generator
+) -> dict[str, Any]:
+    """The parameters with new authorities and schools from the same population."""
+    return {
+        **params,
+        "authority": params["authority_sd"] * rng.normal(size=design.n_authorities),
+        "school": params["school_sd"] * rng.normal(size=design.n_schools),
+    }
+
+
+simulate = Process(prior, generate, new_groups=new_authorities)
+"""Parameters from the prior, then the pass counts (one random stream)."""
+
+
+def _new_logits(
+    design: Design,
+    centre: np.ndarray,
+    authority_sd: np.ndarray,
+    school_sd: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Rate draws of new authorities and schools: ``centre + authority + school`` logits."""
+    shape = np.shape(centre)
+    u = rng.normal(size=(*shape, design.n_authorities))[..., design.authority]
+    v = rng.normal(size=(*shape, design.n_schools))
+    logits = centre[..., None] + authority_sd[..., None] * u + school_sd[..., None] * v
+    return _by_school(special.expit(centre), special.expit(logits))
+
+
+def _partial_new(
+    draws: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """New authorities and schools from the posterior population."""
+    return _new_logits(design, draws["mu"], draws["authority_sd"], draws["school_sd"], rng)
+
+
+def _partial_bambi_new(
+    draws: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    return _new_logits(
+        design, draws["Intercept"], draws["1|authority_sigma"], draws["1|school_sigma"], rng
+    )
+
+
+def _none_new(
+    draws: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """No pooling predicts a new school from its fixed prior."""
+    shape = np.shape(next(iter(draws.values())))[:2]
+    logits = rng.normal(design.mu_location, design.marginal_sd, size=(*shape, design.n_schools))
+    return _by_school(special.expit(logits.mean(axis=-1)), special.expit(logits))
 
 
 def _by_school(typical: np.ndarray, rates: np.ndarray) -> dict[str, np.ndarray]:
@@ -351,36 +416,42 @@ SCENARIO = Scenario(
             "one pass rate for every school (PyMC)",
             PyMCModel(_build_complete, data=("passed",)),
             _complete_estimands,
+            new_groups=lambda draws, design, rng: _complete_estimands(draws, design),
         ),
         Model(
             "complete_bambi",
             "as complete (Bambi: p(passed, writers) ~ 1)",
             _bambi("p(passed, writers) ~ 1", _complete_priors),
             _complete_bambi_estimands,
+            new_groups=lambda draws, design, rng: _complete_bambi_estimands(draws, design),
         ),
         Model(
             "none",
             "independent school rates, fixed prior (PyMC)",
             PyMCModel(_build_none, data=("passed",)),
             _none_estimands,
+            new_groups=_none_new,
         ),
         Model(
             "none_bambi",
             "as none (Bambi: p(passed, writers) ~ 0 + school)",
             _bambi("p(passed, writers) ~ 0 + school", _none_priors),
             _none_bambi_estimands,
+            new_groups=_none_new,
         ),
         Model(
             "partial",
             "school and authority effects from learned priors, non-centred (PyMC)",
             PyMCModel(_build_partial, data=("passed",)),
             _partial_estimands,
+            new_groups=_partial_new,
         ),
         Model(
             "partial_bambi",
             "as partial (Bambi: p(passed, writers) ~ 1 + (1|authority) + (1|school))",
             _bambi("p(passed, writers) ~ 1 + (1|authority) + (1|school)", _partial_priors),
             _partial_bambi_estimands,
+            new_groups=_partial_bambi_new,
         ),
         *mutant_models(
             MUTANTS,

@@ -68,12 +68,14 @@ METRICS: dict[str, str] = {
 """Per-model columns of :func:`sbc.results.calibration.model_table` compared across cells."""
 
 PREDICTION_METRICS: dict[str, str] = {
-    "elpd_in_vs_best": "in-sample elpd minus the best model's",
-    "elpd_heldout_vs_best": "held-out elpd minus the best model's",
-    "elpd_heldout_groups_vs_best": "new-groups elpd minus the best model's",
+    "elpd_in_gap": "in sample: elpd gap to the best",
+    "elpd_heldout_gap": "held out: elpd gap to the best",
+    "elpd_heldout_groups_gap": "new groups: elpd gap to the best",
 }
-"""Per-model columns of :func:`sbc.results.prediction.prediction_table` compared across cells:
-the paired mean elpd difference to the cell's best model (0 for that model)."""
+"""Per-model elpd gaps compared across cells: the best model's elpd minus this model's,
+paired over the cell's simulations (``-<column>_vs_best`` of
+:func:`sbc.results.prediction.prediction_table`), on a log scale: gaps range from a tenth of
+a nat to hundreds. The best model of a cell has a gap of 0 and no point."""
 
 DASHES = ("", "5 3", "1.5 2", "6 2 1.5 2")
 """Line dash per combination of the other grid keys (colour is the model)."""
@@ -93,7 +95,7 @@ def metric_figure(
             continue
         ax = svg.Panel(title=title, xlabel=spec.x, xscale="log" if log_x else "linear")
         ax.xticks = tuple(xs)
-        if metric == "min_p_holm":
+        if metric == "min_p_holm" or metric in PREDICTION_METRICS:
             ax.yscale = "log"
         for (m, model), (g, (values, frame)) in itertools.product(
             enumerate(spec.models), enumerate(groups)
@@ -104,14 +106,14 @@ def metric_figure(
             colour = svg.COLORS[m % len(svg.COLORS)]
             x = rows[spec.x].to_numpy(float)
             y = rows[metric].to_numpy(float)
+            if metric in PREDICTION_METRICS:  # no point where the model is the best (gap 0)
+                x, y = x[y > 0], y[y > 0]
             ax.line(x, y, colour, 1.0, label, DASHES[g % len(DASHES)])
             ax.points(x, y, color=colour, size=2.0)
         if metric == "coverage90":
             ax.hline(0.9, "grey")
         if metric == "min_p_holm":
             ax.hline(ALPHA, "grey")
-        if metric in PREDICTION_METRICS:
-            ax.hline(0.0, "grey")
         panels.append(ax)
     return svg.Row(panels, sharey=False).to_svg()
 
@@ -141,18 +143,31 @@ def _table(spec: SweepPage, summary: pd.DataFrame) -> str:
     return f"<table><tr>{head}<th></th></tr>{''.join(body)}</table>"
 
 
+def prediction_figure(spec: SweepPage, summary: pd.DataFrame) -> str:
+    """Inline SVG of each model's elpd gap to the best across the grid ("" without any)."""
+    summary = summary.copy()
+    for metric in PREDICTION_METRICS:
+        column = metric.replace("_gap", "_vs_best")
+        if column in summary:
+            summary[metric] = -summary[column]
+    if not any(m in summary and (summary[m] > 0).any() for m in PREDICTION_METRICS):
+        return ""
+    return metric_figure(spec, summary, PREDICTION_METRICS)
+
+
 def _prediction(spec: SweepPage, summary: pd.DataFrame) -> str:
-    """The prediction figure across the grid (empty when the cells have no predictions)."""
-    shown = [m for m in PREDICTION_METRICS if m in summary and summary[m].notna().any()]
-    if not shown:
+    """The prediction section across the grid (empty when the cells have no predictions)."""
+    figure = prediction_figure(spec, summary)
+    if not figure:
         return ""
     return f"""<h2>Prediction across the grid</h2>
-<p>Per model: its elpd (log predictive density, summed over a data set) minus that of the
-cell's best model, paired over the cell's simulations and averaged; in sample on the fitted
-data, held out on new observations of the same groups and on new groups drawn from the
-population. 0 is the best model; where every model sits near 0 the pooling levels coincide.
-Each cell's report has the intervals and the check of PSIS-LOO against these truths.</p>
-<figure>{metric_figure(spec, summary, PREDICTION_METRICS)}</figure>"""
+<p>Per model: how far its elpd (log predictive density, summed over a data set) falls short
+of the cell's best model, paired over the cell's simulations and averaged, on a log scale;
+in sample on the fitted data, held out on new observations of the same groups and on new
+groups drawn from the population. The best model of a cell has no point; a gap well below
+1 nat means the models predict alike. Each cell's report has the intervals and the check of
+PSIS-LOO against these truths.</p>
+<figure>{figure}</figure>"""
 
 
 def render(spec: SweepPage, summary: pd.DataFrame) -> str:
