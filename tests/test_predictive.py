@@ -168,6 +168,7 @@ def _fits(rng, n=60):
                     "pareto_k_max": 0.9 if model == "over" else 0.3,
                     "elpd_logo": np.nan,
                     "elpd_logo_se": np.nan,
+                    "pareto_k_max_logo": np.nan,
                     "rmse_in": 1.0,
                     "rmse_heldout": 2.0,
                     f"{DIFF_PREFIX}{other}": loo[model] - loo[other],

@@ -11,7 +11,7 @@ from sbc import registry
 from sbc.backends import Sampling
 from sbc.engine.execute import release_workers
 from sbc.results.calibration import estimand_table
-from sbc.results.schema import COLUMNS, FIT_COLUMNS, TIMING_COLUMNS
+from sbc.results.schema import COLUMNS, FIT_COLUMNS, TIMING_COLUMNS, difference_columns
 from sbc.results.store import RunStore, StoreError
 from tests.helpers import run
 
@@ -33,8 +33,9 @@ def _comparable(frame):
 def test_results_table_has_the_documented_columns(tmp_path):
     """One row per (simulation, model, estimand), with every documented column."""
     results = _run(tmp_path, models=("exact", "biased"), n=5)
-    # the per-fit columns, then the data statistic
-    assert list(results.columns) == [*COLUMNS, *FIT_COLUMNS, "stat:mean_y"]
+    # the per-fit columns, the data statistic, then the elpd difference to each model
+    differences = [f"{p}{m}" for m in ("exact", "biased") for p in ("elpd_diff:", "elpd_diff_se:")]
+    assert list(results.columns) == [*COLUMNS, *FIT_COLUMNS, "stat:mean_y", *differences]
     assert len(results) == 5 * 2 * 2  # theta and the loglik test quantity
     assert list(results["kind"].unique()) == ["estimand", "test_quantity"]
     assert (results["max_rank"] == 2 * 100).all()  # independent draws: no thinning
@@ -60,11 +61,17 @@ def test_results_do_not_depend_on_jobs(tmp_path):
 
 
 def test_results_of_a_model_do_not_depend_on_the_other_models(tmp_path):
-    """A model's rows are the same whether or not other models run beside it."""
+    """A model's rows are the same whether or not other models run beside it.
+
+    Only the elpd differences to the other models are added beside them.
+    """
     alone = _run(tmp_path / "alone", models=("biased",))
     together = _run(tmp_path / "together", models=("exact", "biased"))
     together = together[together["model"] == "biased"]
-    pd.testing.assert_frame_equal(_comparable(alone), _comparable(together))
+    together = together.drop(columns=difference_columns(together))
+    pd.testing.assert_frame_equal(
+        _comparable(alone.drop(columns=difference_columns(alone))), _comparable(together)
+    )
 
 
 def test_result_rows_read_back_as_pandas_frames_of_the_documented_dtypes(tmp_path):

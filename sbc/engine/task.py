@@ -23,7 +23,13 @@ from sbc import registry, seeding
 from sbc.backends import Fitter, Sampling
 from sbc.engine.predict import Heldout, differences, heldout, predict
 from sbc.engine.simulate import example, replicate
-from sbc.results.schema import COMPILE_FAILED, concat_rows, result_rows
+from sbc.results.schema import (
+    COMPILE_FAILED,
+    DIFF_PREFIX,
+    DIFF_SE_PREFIX,
+    concat_rows,
+    result_rows,
+)
 from sbc.scenario import Model, Process, Scenario, Simulation
 from sbc.stats.mcmc import diagnose
 from sbc.stats.posterior import diagnostics_summary, summarize
@@ -193,13 +199,30 @@ def run_task(task: Task) -> pa.Table:
     broken = uncompilable(scenario, settings, design, task.models, prepared.posterior)
     names = task.models if broken is None else (broken,)  # the run stops on a broken model
     fits = {name: fit_model(prepared, registry.model(scenario, name), task) for name in names}
-    diffs = differences({name: loo for name, (_, loo) in fits.items()})
-    tables = []
-    for name, (table, _) in fits.items():
-        for column, value in diffs.get(name, {}).items():
-            table = table.append_column(column, pa.array(np.full(table.num_rows, value)))
-        tables.append(table)
-    return concat_rows(tables)
+    pointwise = {name: loo for name, (_, loo) in fits.items()}
+    if all(values is None for values in pointwise.values()):  # no likelihood, posterior SBC
+        return concat_rows([table for table, _ in fits.values()])
+    diffs = differences(pointwise)
+    return concat_rows(
+        [_with_differences(t, diffs.get(n, {}), list(fits)) for n, (t, _) in fits.items()]
+    )
+
+
+def _with_differences(table: pa.Table, mine: Mapping[str, float], models: list[str]) -> pa.Table:
+    """``table`` with the elpd difference to every model of the simulation and its SE.
+
+    Every model's rows get the same columns in the same order, ``elpd_diff:<m>`` and
+    ``elpd_diff_se:<m>`` for each model ``m`` of the task (NaN for the model itself and
+    where either fit has no LOO), so that tables join the same way whichever fits failed.
+    ``mine`` holds this model's differences (:func:`sbc.engine.predict.differences`).
+    """
+    for other in models:
+        for prefix in (DIFF_PREFIX, DIFF_SE_PREFIX):
+            value = mine.get(f"{prefix}{other}", np.nan)
+            table = table.append_column(
+                f"{prefix}{other}", pa.array(np.full(table.num_rows, value, dtype=float))
+            )
+    return table
 
 
 def uncompilable(
