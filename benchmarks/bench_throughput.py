@@ -21,9 +21,16 @@ Printed and saved to ``benchmarks/results/throughput-DATE-HOST.csv``:
 * seconds per simulation of every default model of heights, schools and districts
   (``--jobs 2``, the same number of simulations): schools and districts at most 3x heights;
 * 200 districts simulations with ``--jobs 2`` (target < 180 s);
-* ``--jobs 2`` over ``--jobs 1``, peak memory, and how the cost grows with the design.
+* ``--jobs 2`` over ``--jobs 1``, peak memory, and how the cost grows with the design;
+* sbc's own per-fit work outside the fit (target <= 3 ms at the 12 quantities of heights),
+  part by part (:data:`BREAKDOWN_PARTS`: trace reading, estimands, test quantities,
+  R-hat and ESS, ranks, summaries, result rows, the Parquet part ...), for NUTS (heights
+  ``partial``) and Laplace (``partial+laplace``), also saved on its own to
+  ``benchmarks/results/throughput-breakdown-DATE-HOST.csv``; ``--breakdown-only`` runs
+  just this (a few minutes).
 
-Usage: ``python benchmarks/bench_throughput.py [--simulations 1000] [--simuk 10] [--quick]``
+Usage: ``python benchmarks/bench_throughput.py [--simulations 1000] [--simuk 10] [--quick]
+[--breakdown 200] [--breakdown-only]``
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).parent.parent
@@ -60,6 +68,8 @@ def _child(config: dict) -> dict:
         out |= _simuk(config["simulations"])
     elif config["kind"] == "floor":
         out |= _floor(config["simulations"])
+    elif config["kind"] == "breakdown":
+        out |= _breakdown(config["model"], config["simulations"])
     else:
         out |= _sbc(config)
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -130,6 +140,134 @@ def _floor(simulations: int) -> dict:
         "wall": time.perf_counter() - start,
         "compile": compile_seconds,
         "sampler_seconds": sampler["seconds"],
+    }
+
+
+BREAKDOWN_MODELS = ("partial", "partial+laplace")
+"""Models whose per-fit work outside the fit is broken down: NUTS and one approximation."""
+
+
+class _Clock:
+    """Wall time spent in named functions, each wrapped where the per-fit path calls it."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, part: str, function: Any) -> Any:
+        """``function``, its wall time added to ``part`` at every call."""
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[part] = self.seconds.get(part, 0.0) + time.perf_counter() - start
+
+        return timed
+
+    def patch(self, owner: Any, name: str, part: str) -> None:
+        """Time ``owner.name`` (a module's function or a class's method) as ``part``."""
+        setattr(owner, name, self.wrap(part, getattr(owner, name)))
+
+
+BREAKDOWN_PARTS: tuple[tuple[str, str], ...] = (
+    ("simulate", "simulating the data set and the true values (prepare_design)"),
+    ("truth", "test quantities at the truth, data statistics, model lookup"),
+    ("data", "swapping the data set into the compiled model"),
+    ("trace", "reading the draws (nutpie's Arrow trace; an approximation's stored variables)"),
+    ("khat", "Pareto k-hat of an approximation's importance ratios"),
+    ("estimands", "the model's estimand function"),
+    ("test_quantities", "test quantities at every draw (Prepared.test_quantities)"),
+    ("diagnose", "R-hat, bulk and tail ESS (sbc.stats.mcmc.diagnose)"),
+    ("ranks", "thinning factor, thinning, ranks and PIT values"),
+    ("summaries", "posterior summaries and the fit's health (summarize, diagnostics_summary)"),
+    ("rows", "result rows as an Arrow table (result_rows, concat_rows)"),
+    ("parquet", "the simulation's Parquet part (RunStore.write_part)"),
+)
+"""The parts of the per-fit path the breakdown times, in the order a fit runs them."""
+
+
+def _breakdown(model_name: str, simulations: int) -> dict:
+    """Per-fit time of each part of sbc's own work outside the fit, in milliseconds.
+
+    Heights ``partial`` (default design, 12 quantities) fitted by ``model_name`` in this
+    process as a worker runs it (allocator and thread pools set as in a worker): compiled
+    once (not timed), then ``simulations`` data sets, each run by
+    :func:`sbc.engine.task.run_task` and stored by :meth:`RunStore.write_part`. Every part
+    of :data:`BREAKDOWN_PARTS` is timed where the per-fit path calls it; the fit itself is
+    the sampler's call (``nutpie.sample``) or the optimiser's (the approximation's
+    ``approximator``); ``other`` is the rest of the wall time (the results' ``fit_seconds``
+    measure the backend's whole ``fit``, data swap and draws included).
+    """
+    import dataclasses
+
+    import nutpie
+
+    from sbc import registry
+    from sbc.backends import Sampling, approximate, flat
+    from sbc.backends import nutpie as nutpie_backend
+    from sbc.engine import task as fitting
+    from sbc.engine.worker import keep_freed_memory, one_blas_thread
+    from sbc.results.store import RunStore
+
+    keep_freed_memory()
+    clock = _Clock()
+    scenario = registry.get("heights")
+    settings = tuple(sorted(registry.resolve_settings(scenario, {}).items()))
+
+    def task(i: int) -> Any:
+        return fitting.Task("heights", settings, (model_name,), i, 0, Sampling())
+
+    with one_blas_thread(), tempfile.TemporaryDirectory() as folder:
+        store = RunStore(folder)
+        store.parts.mkdir(parents=True)
+        store.write_part(fitting.run_task(task(simulations)))  # compiles; not timed
+        fitter = next(iter(fitting._COMPILED.values()))
+        clock.patch(nutpie, "sample", "fit")
+        if isinstance(fitter, approximate.ApproximateFitter):
+            object.__setattr__(fitter, "approximator", clock.wrap("fit", fitter.approximator))
+            clock.patch(flat.FlatModel, "refill", "data")
+            clock.patch(flat.FlatModel, "draws", "trace")
+            clock.patch(flat.FlatModel, "logp", "khat")
+            clock.patch(approximate, "pareto_smoothed", "khat")
+        else:
+            clock.patch(nutpie_backend, "arrow_posterior", "trace")
+        clock.patch(type(fitter), "fit", "backend fit")
+        clock.patch(fitting, "prepare_design", "simulate")
+        clock.patch(fitting.Prepared, "test_quantities", "test_quantities")
+        clock.patch(fitting, "diagnose", "diagnose")
+        for name in ("thinning_factor", "thin", "rank_statistic", "fractional_rank"):
+            clock.patch(fitting, name, "ranks")
+        for name in ("summarize", "diagnostics_summary"):
+            clock.patch(fitting, name, "summaries")
+        clock.patch(fitting, "result_rows", "rows")
+        clock.patch(fitting, "concat_rows", "concat_rows")
+        clock.patch(fitting, "fit_model", "fit_model")
+        clock.patch(store, "write_part", "parquet")
+        model = registry.model(scenario, model_name)
+        timed_model = dataclasses.replace(model, estimands=clock.wrap("estimands", model.estimands))
+        lookup = registry.model
+        registry.model = lambda s, name: timed_model if name == model_name else lookup(s, name)
+        start = time.perf_counter()
+        for i in range(simulations):
+            store.write_part(fitting.run_task(task(i)))
+        wall = time.perf_counter() - start
+    s = clock.seconds
+    parts = {key: s.get(key, 0.0) for key, _ in BREAKDOWN_PARTS}
+    # the backend's fit beyond the sampler or optimiser, the data swap and the draws
+    parts["data"] += s["backend fit"] - s["fit"] - parts["data"] - parts["trace"] - parts["khat"]
+    # run_task before fit_model: everything but simulating and the model's rows
+    parts["truth"] = wall - s["fit_model"] - parts["simulate"] - parts["parquet"]
+    parts["truth"] -= s["concat_rows"]
+    parts["rows"] += s["concat_rows"]
+    outside = wall - s["fit"]
+    parts["other"] = outside - sum(parts.values())
+    ms = {key: 1000 * value / simulations for key, value in parts.items()}
+    return {
+        "parts_ms": ms,
+        "outside_ms": 1000 * outside / simulations,
+        "fit_ms": 1000 * s["fit"] / simulations,
+        "fit_seconds_ms": 1000 * s["backend fit"] / simulations,
     }
 
 
@@ -264,6 +402,12 @@ def main() -> None:
     parser.add_argument("--districts", type=int, default=200, help="districts run length")
     parser.add_argument("--scaling", type=int, default=20, help="simulations per scaling row")
     parser.add_argument("--quick", action="store_true", help="shorter runs throughout")
+    parser.add_argument("--breakdown", type=int, default=200, help="fits per breakdown model")
+    parser.add_argument(
+        "--breakdown-only",
+        action="store_true",
+        help="only the per-fit breakdown of the work outside the fit",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -281,6 +425,10 @@ def main() -> None:
     sampling = _sampling()
     print(f"machine: {_machine()}, load average {_load():.1f}")
     print(f"heights/partial, {sampling}\n")
+    breakdown = _breakdown_table(args.breakdown, add)
+    if args.breakdown_only:
+        _save([], breakdown)
+        return
     simuk = _measure({"kind": "simuk", "simulations": args.simuk})
     simuk_per_sim = simuk["wall"] / args.simuk
     add(
@@ -392,15 +540,49 @@ def main() -> None:
         add(f"{label}: compile", cell["compile"], "s")
         add(f"{label}: s per simulation (no compile)", cell["wall"] / args.scaling, "s")
 
+    _save(rows, breakdown)
+
+
+def _breakdown_table(fits: int, add: Any) -> list[dict]:
+    """Measure :func:`_breakdown` for every model of :data:`BREAKDOWN_MODELS`; print it."""
+    table = []
+    for model in BREAKDOWN_MODELS:
+        cell = _measure({"kind": "breakdown", "model": model, "simulations": fits})
+        add(
+            f"per-fit work outside the fit, ms: heights {model} (12 quantities, {fits} fits)",
+            cell["outside_ms"],
+            "ms",
+            "<= 3",
+        )
+        add(f"  the fit itself (sampler or optimiser), heights {model}", cell["fit_ms"], "ms")
+        for part, description in (*BREAKDOWN_PARTS, ("other", "everything else")):
+            print(f"    {part:<16} {cell['parts_ms'][part]:>7.3f} ms  {description}")
+            table.append({"model": model, "part": part, "ms": cell["parts_ms"][part], "fits": fits})
+        table.append({"model": model, "part": "outside", "ms": cell["outside_ms"], "fits": fits})
+        table.append({"model": model, "part": "fit", "ms": cell["fit_ms"], "fits": fits})
+    return table
+
+
+def _save(rows: list[tuple[str, float, str, str]], breakdown: list[dict]) -> None:
+    """Write the table and the breakdown to ``benchmarks/results/`` as CSV."""
     print(f"\nload average at the end {_load():.1f}")
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"throughput-{dt.date.today().isoformat()}-{platform.node()}.csv"
+    day, machine = dt.date.today().isoformat(), _machine()
+    if rows:  # not with --breakdown-only
+        path = RESULTS / f"throughput-{day}-{platform.node()}.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["metric", "value", "unit", "target", "machine", "date"])
+            for metric, value, unit, target in rows:
+                writer.writerow([metric, f"{value:.6g}", unit, target, machine, day])
+        print(f"saved {path}")
+    path = RESULTS / f"throughput-breakdown-{day}-{platform.node()}.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["metric", "value", "unit", "target", "machine", "date"])
-        for metric, value, unit, target in rows:
+        writer.writerow(["model", "part", "ms_per_fit", "fits", "machine", "date"])
+        for row in breakdown:
             writer.writerow(
-                [metric, f"{value:.6g}", unit, target, _machine(), dt.date.today().isoformat()]
+                [row["model"], row["part"], f"{row['ms']:.4g}", row["fits"], machine, day]
             )
     print(f"saved {path}")
 

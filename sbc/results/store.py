@@ -260,7 +260,11 @@ class RunStore:
         """Store the result rows of one finished simulation."""
         (simulation,) = pc.unique(rows.column("simulation")).to_pylist()
         buffer = pa.BufferOutputStream()  # then one write: 1.0 ms a part against 1.6 ms
-        pq.write_table(rows, buffer)  # for pyarrow's own file (12 rows, heights)
+        # for pyarrow's own file (12 rows, heights); a part is small and read whole, so no
+        # statistics, dictionaries or compression: 0.44 against 0.61 ms a part (same table)
+        pq.write_table(
+            rows, buffer, compression="none", use_dictionary=False, write_statistics=False
+        )
         data = buffer.getvalue()
         _write_atomic(self.part_file(simulation), lambda p: p.write_bytes(memoryview(data)))
 
