@@ -39,6 +39,7 @@ def _arviz(x):
     st.integers(0, 2**32 - 1),
 )
 @example(k=4, chains=2, draws=4, rho=-0.5, rounded=False, seed=2)  # the median tie, folded
+@example(k=1, chains=2, draws=4, rho=0.5, rounded=True, seed=0)  # split chains never overlap
 def test_estimators_equal_arviz_stats(k, chains, draws, rho, rounded, seed):
     """R-hat, bulk and tail ESS equal arviz-stats' on autocorrelated, tied or odd-length draws."""
     rng = np.random.default_rng(seed)

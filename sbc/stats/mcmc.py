@@ -118,7 +118,7 @@ def diagnose(x: np.ndarray, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray,
     out[2][ok] = np.minimum(ess[m : 2 * m], ess[2 * m :])
     if y.shape[-2] >= 2:
         folded = _folded_scores(ordered, order).reshape(split.shape)
-        out[0][ok] = np.maximum(_rhat(z), _rhat(folded))
+        out[0][ok] = _python_max(_rhat(z), _rhat(folded))
     return out[0], out[1], out[2]
 
 
@@ -167,6 +167,15 @@ def _folded_scores(ordered: np.ndarray, order: np.ndarray) -> np.ndarray:
     position = np.where(merge < low, low - 1 - merge, merge)  # index into ``ordered``
     fold_order = np.take_along_axis(order, position, axis=-1)
     return _scores_from_sorted(np.take_along_axis(runs, merge, axis=-1), fold_order)
+
+
+def _python_max(bulk: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """``max(bulk, tail)`` element by element as Python's ``max`` takes it (arviz-stats').
+
+    Unlike ``np.maximum``, a NaN tail R-hat (folded draws all equal) leaves the bulk value,
+    which may be ``inf`` (chains that never overlap); a NaN bulk value stays NaN.
+    """
+    return np.where(tail > bulk, tail, bulk)
 
 
 def _ranks_from_sorted(ordered: np.ndarray, order: np.ndarray) -> np.ndarray:
