@@ -3,6 +3,7 @@
 The prediction columns hold what they say, and the comparison tables read them right.
 """
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -16,9 +17,11 @@ from scipy.special import logsumexp as scipy_logsumexp
 from sbc import registry
 from sbc.backends import Sampling
 from sbc.engine.predict import Heldout, differences, heldout, predict
+from sbc.engine.preflight import ScenarioCheckError, check_scenario
 from sbc.engine.spec import Execution, RunSpec
 from sbc.results.prediction import comparison_table, loo_picks_best, prediction_table
 from sbc.results.schema import DIFF_PREFIX, DIFF_SE_PREFIX, PREDICTION_COLUMNS
+from sbc.scenario import Process
 from sbc.stats import comparison
 from sbc.stats.predictive import group_sums, logsumexp, lpd, psis_loo, total_se
 from sbc.workflows.run import run_sbc
@@ -251,3 +254,32 @@ def test_heights_run_stores_prediction_and_reports_it(tmp_path):
     html = (out / "report.html").read_text()
     assert "Prediction: in sample and out of sample" in html
     assert "does PSIS-LOO tell the truth?" in html
+
+
+def _broken_new_groups(design, params, rng):
+    raise ValueError("no population here")
+
+
+def test_new_groups_that_raise_are_caught_before_the_run():
+    """A process whose new_groups raises is one line naming the scenario, before any fit."""
+    base = registry.get("heights")
+    process = Process(base.simulate.prior, base.simulate.generate, _broken_new_groups)
+    scenario = dataclasses.replace(base, simulate=process)
+    with pytest.raises(ScenarioCheckError, match=r"new_groups .* raised ValueError: no population"):
+        check_scenario(scenario, scenario.defaults, ["partial"])
+
+
+def test_held_out_failure_costs_only_the_held_out_columns():
+    """Replicates that cannot be drawn leave a warning and NaN held-out columns, fits stand."""
+    base = registry.get("conjugate")
+    process = Process(base.simulate.prior, base.simulate.generate, _broken_new_groups)
+    design = base.design(base.defaults)
+    rng = np.random.default_rng(5)
+    held = heldout(process, design, process.prior(design, rng), rng)
+    assert held.same_groups == () and "no population here" in held.error
+    data = base.simulate(design, rng).data
+    model = base.model("exact")
+    draws = {"theta": rng.normal(0, 1, (1, 300))}
+    with pytest.warns(RuntimeWarning, match="held-out replicates failed"):
+        columns, _ = predict(base, design, data, held, model, draws, dict(draws), rng)
+    assert np.isfinite(columns["elpd_loo"]) and np.isnan(columns["elpd_heldout"])

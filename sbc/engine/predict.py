@@ -16,12 +16,14 @@ replicates' noise divided by :data:`REPLICATES`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sbc.errors import one_line
 from sbc.results.schema import DIFF_PREFIX, DIFF_SE_PREFIX, PREDICTION_COLUMNS
 from sbc.results.schema import HELDOUT_REPLICATES as REPLICATES
 from sbc.scenario import Model, Process, Scenario
@@ -39,23 +41,34 @@ class Heldout:
     new_groups : tuple of mapping
         Replicates of data of new groups from the same population (empty when the scenario
         cannot draw new groups).
+    error : str, optional
+        Why the replicates could not be drawn (then both are empty): every fit of the
+        simulation keeps it as a warning, and its held-out columns are missing.
     """
 
     same_groups: tuple[Mapping[str, np.ndarray], ...]
     new_groups: tuple[Mapping[str, np.ndarray], ...] = ()
+    error: str | None = None
 
 
 def heldout(
     process: Process, design: Any, params: Mapping[str, Any], rng: np.random.Generator
 ) -> Heldout:
-    """Draw the held-out replicates of one simulation from its true ``params``."""
-    same = tuple(process.generate(design, params, rng).data for _ in range(REPLICATES))
-    if process.new_groups is None:
-        return Heldout(same)
-    new = tuple(
-        process.generate(design, process.new_groups(design, params, rng), rng).data
-        for _ in range(REPLICATES)
-    )
+    """Draw the held-out replicates of one simulation from its true ``params``.
+
+    A simulator that raises here costs the held-out columns only (:attr:`Heldout.error`),
+    never the simulation's fits.
+    """
+    try:
+        same = tuple(process.generate(design, params, rng).data for _ in range(REPLICATES))
+        if process.new_groups is None:
+            return Heldout(same)
+        new = tuple(
+            process.generate(design, process.new_groups(design, params, rng), rng).data
+            for _ in range(REPLICATES)
+        )
+    except Exception as exc:
+        return Heldout((), (), f"held-out replicates failed: {one_line(exc)}")
     return Heldout(same, new)
 
 
@@ -122,7 +135,9 @@ def predict(
         logo, khat_logo = psis_loo(group_sums(fitted, groups[1], len(groups[0])))
         out["elpd_logo"], out["elpd_logo_se"] = float(logo.sum()), total_se(logo)
         out["pareto_k_max_logo"] = float(np.max(khat_logo))
-    if held is not None:
+    if held is not None and held.error:
+        warnings.warn(held.error, RuntimeWarning, stacklevel=2)
+    if held is not None and held.same_groups:
         out["elpd_heldout"] = float(
             np.mean([lpd(_pointwise(scenario, params, d, design)).sum() for d in held.same_groups])
         )
@@ -134,7 +149,7 @@ def predict(
         mean = np.asarray(likelihood.mean(params, design), dtype=float)
         predicted = mean.reshape(-1, mean.shape[-1]).mean(axis=0)
         out["rmse_in"] = _rmse(data[likelihood.response], predicted)
-        if held is not None:
+        if held is not None and held.same_groups:
             out["rmse_heldout"] = float(
                 np.sqrt(
                     np.mean(

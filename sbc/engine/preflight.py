@@ -9,7 +9,7 @@ import numpy as np
 
 from sbc import registry, seeding
 from sbc.errors import SettingError, one_line
-from sbc.scenario import Scenario
+from sbc.scenario import Process, Scenario
 
 
 class ScenarioCheckError(SettingError):
@@ -22,7 +22,8 @@ def check_scenario(scenario: Scenario, settings: Mapping[str, Any], models: Sequ
     Catches what is detectable without fitting: a design, estimand list or simulator that
     raises, a truth without some estimand (or not a finite number), data that is not a
     mapping of numeric arrays, data whose shapes change between simulations, and a model
-    whose data containers or response are missing from the data. Problems a fit reveals
+    whose data containers or response are missing from the data, and a process's
+    ``new_groups`` that raises or changes the data's shapes. Problems a fit reveals
     (a model without draws of some estimand) become that fit's ``error``.
 
     Raises
@@ -79,6 +80,17 @@ def check_scenario(scenario: Scenario, settings: Mapping[str, Any], models: Sequ
                 "a model is compiled once for one shape"
             )
         shapes = found
+    process = scenario.simulate
+    if isinstance(process, Process) and process.new_groups is not None:
+        rng = seeding.example_rng()
+        try:
+            params = process.new_groups(design, process.prior(design, rng), rng)
+            fresh = process.generate(design, params, rng).data
+        except Exception as exc:
+            fail(f"new_groups (held-out new groups) raised {one_line(exc)}")
+        found = {k: np.shape(v) for k, v in fresh.items()}
+        if found != shapes:
+            fail(f"data of new groups has shapes {found}, the data {shapes}")
     for name in models:
         backend = registry.model(scenario, name).backend
         keys = tuple(getattr(backend, "data", ())) + (
