@@ -181,3 +181,15 @@ def test_a_stored_sbc_run_must_match_scenario_and_settings(tmp_path, capsys):
     html = _text(out / "fit.html")
     assert "the stored prior SBC run same (4 simulations)" in html
     assert "SBC on this design: exact is" in html
+
+
+def test_a_new_sbc_run_at_the_real_design_gives_each_model_a_verdict(tmp_path, capsys):
+    """`--sbc N` runs N simulations in OUT/sbc and shows each model's verdict and health."""
+    out = tmp_path / "out"
+    argv = ["fit", str(_bare(tmp_path)), "--sbc", "10", "--jobs", "1", "--quiet"]
+    assert main([*argv, "--replicates", "20", "--out", str(out)]) == 0
+    assert (out / "sbc" / "results.parquet").is_file()
+    sbc = pd.read_csv(out / "sbc.csv")
+    assert sbc.loc[0, "model"] == "exact" and sbc.loc[0, "fits"] == 10
+    assert sbc.loc[0, "healthy_share"] == 1.0
+    assert "a new prior SBC run of 10 simulations (folder sbc)" in _text(out / "fit.html")

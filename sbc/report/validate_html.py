@@ -34,7 +34,7 @@ PER_ROW = 4
 BINS = 30
 """Histogram bins of a replicated statistic."""
 
-OBSERVED = "#d62728"
+OBSERVED = "black"
 """Colour of the real data's value."""
 
 
@@ -49,10 +49,10 @@ def _number(value: Any, digits: int = 3) -> str:
 
 
 def shown(value: Any) -> str:
-    """A setting's value for the page: a file path by its name only."""
+    """A setting's value for the page: a file path by its name only, empty text named."""
     if isinstance(value, str | os.PathLike) and str(value) and os.path.isabs(str(value)):
         return Path(value).name
-    return str(value)
+    return str(value) if str(value) else "(empty)"
 
 
 def _histogram(ax: svg.Panel, values: np.ndarray, edges: np.ndarray, color: str, label: str):
@@ -243,9 +243,9 @@ scenario's real data; settings at the end of the page</p>
 <ul>{advice}</ul>
 <h2>1. Prior predictive check</h2>
 <p>{n_prior} data sets simulated from the scenario's prior at the real design. Each panel: the
-distribution of a data statistic over them, the real data's value in red. p: the share of
-simulated data sets at or above the real value; below 0.025 or above 0.975 (marked) the real
-data are unusual under the prior.</p>
+distribution of a data statistic over them, the real data's value as a black line. p: the
+share of simulated data sets at or above the real value; below 0.025 or above 0.975 (marked)
+the real data are unusual under the prior.</p>
 {_notes(validation, "prior")}
 <figure>{check_figure(prior)}</figure>
 <h2>2. Posterior predictive checks</h2>
