@@ -193,3 +193,40 @@ def test_a_new_sbc_run_at_the_real_design_gives_each_model_a_verdict(tmp_path, c
     assert sbc.loc[0, "model"] == "exact" and sbc.loc[0, "fits"] == 10
     assert sbc.loc[0, "healthy_share"] == 1.0
     assert "a new prior SBC run of 10 simulations (folder sbc)" in _text(out / "fit.html")
+
+
+def test_loo_table_leaves_out_observations_and_groups_where_declared():
+    """With Likelihood.groups, the LOO table has a row per model at each level."""
+    from types import SimpleNamespace
+
+    from sbc.scenario import Likelihood
+    from sbc.workflows.realfit import RealFit
+    from sbc.workflows.validate import loo_table
+
+    group = np.repeat(np.arange(3), 4)
+    y = np.array([-2.0, 0.0, 2.0])[group] + np.tile([-0.3, -0.1, 0.1, 0.3], 3)
+
+    def pointwise(params, data, design):
+        means = np.stack([params[f"m[{j}]"] for j in range(3)], axis=-1)[..., group]
+        return -0.5 * (data["y"] - means) ** 2 - 0.5 * np.log(2 * np.pi)
+
+    likelihood = Likelihood(pointwise, groups=lambda design: (["a", "b", "c"], group))
+    rng = np.random.default_rng(3)
+    shared = rng.normal(0.0, 0.3, size=(2, 200))
+    fits = [
+        RealFit(
+            "none",
+            {},
+            {f"m[{j}]": rng.normal(c, 0.5, (2, 200)) for j, c in enumerate((-2, 0, 2))},
+            None,
+        ),
+        RealFit("complete", {}, {f"m[{j}]": shared for j in range(3)}, None),
+    ]
+    table, notes = loo_table(SimpleNamespace(likelihood=likelihood), None, {"y": y}, fits)
+    assert not notes
+    assert list(zip(table["level"], table["model"], table["points"], strict=True)) == [
+        ("observation", "none", 12), ("observation", "complete", 12),
+        ("group", "none", 3), ("group", "complete", 3),
+    ]  # fmt: skip
+    assert (table.groupby("level")["elpd_diff"].max() == 0).all()
+    assert (table.loc[table["model"] == "complete", "elpd_diff"] < 0).all()

@@ -259,7 +259,18 @@ def loo_table(
             "No leave-one-group-out: the likelihood declares no groups (Likelihood.groups)."
         )
     for fit in fits:
-        loglik = np.asarray(likelihood.pointwise(fit.estimands, real, design), dtype=float)
+        try:
+            loglik = np.asarray(likelihood.pointwise(fit.estimands, real, design), dtype=float)
+        except Exception as exc:  # a user's likelihood: the page is still written
+            message = " ".join(str(exc).split())
+            notes.append(f"{fit.model}: no LOO: Likelihood.pointwise raised {message}")
+            continue
+        if loglik.ndim != 3:
+            notes.append(
+                f"{fit.model}: no LOO: Likelihood.pointwise gave shape {loglik.shape}, not "
+                "(chain, draw, observations)."
+            )
+            continue
         if not np.isfinite(loglik).all():
             notes.append(f"{fit.model}: no LOO: its pointwise log-likelihood is not finite.")
             continue
