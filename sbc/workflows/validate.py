@@ -263,7 +263,9 @@ def loo_table(
             loglik = np.asarray(likelihood.pointwise(fit.estimands, real, design), dtype=float)
         except Exception as exc:  # a user's likelihood: the page is still written
             message = " ".join(str(exc).split())
-            notes.append(f"{fit.model}: no LOO: Likelihood.pointwise raised {message}")
+            notes.append(
+                f"{fit.model}: no LOO: Likelihood.pointwise raised {type(exc).__name__}: {message}"
+            )
             continue
         if loglik.ndim != 3:
             notes.append(
