@@ -554,9 +554,11 @@ def recommendation(validation: Validation) -> list[str]:
             if r.verdict == "not in the SBC run":
                 lines.append(f"{r.model} has no SBC verdict (not in the SBC run).")
                 continue
+            word = "calibrated" if r.calibrated else "flagged"
+            detail = "" if r.verdict == word else f"{r.verdict}; "
             lines.append(
-                f"SBC on this design: {r.model} is {'calibrated' if r.calibrated else 'flagged'} "
-                f"({r.verdict}; {_share(r.healthy_share)} of its fits healthy)."
+                f"SBC on this design: {r.model} is {word} "
+                f"({detail}{_share(r.healthy_share)} of its fits healthy)."
             )
     return lines
 
