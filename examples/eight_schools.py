@@ -10,12 +10,15 @@ Generative process, with the eight known standard errors of the coaching effects
     theta[j] = mu + tau * eta[j],  eta[j] ~ Normal(0, 1)
     y[j]     ~ Normal(theta[j], sigma[j]),  sigma = 15, 10, 16, 11, 9, 11, 10, 18
 
-Estimands: ``mu``, ``tau`` and ``theta[1..8]``; test quantity: the log-likelihood. Data
+Estimands: ``mu``, ``tau`` and ``theta[1..8]``; test quantity: the log-likelihood (its
+``sample`` replicates the effects for the posterior predictive checks of ``sbc fit``). Data
 statistic: ``spread``, the sd of the observed effects over the root mean square of their
 standard errors (near 1 or below: the data call for strong pooling).
 
 The scenario also carries the real data (the observed effects 28, 8, -3, 7, -1, 1, 18, 12),
-so ``sbc run examples/eight_schools.py --posterior`` runs posterior SBC: parameters drawn
+so ``sbc fit examples/eight_schools.py`` validates the models on them (:func:`observed` sets
+each school's effect beside its ``theta`` for the shrinkage figure) and
+``sbc run examples/eight_schools.py --posterior`` runs posterior SBC: parameters drawn
 from ``partial``'s posterior given those effects, a second effect per school simulated from
 them, every model refitted on the sixteen effects. For that the simulator is a
 :class:`~sbc.scenario.Process` (prior draw, then data given the parameters), the design
@@ -40,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from sbc.backends.nutpie import PyMCModel
 from sbc.backends.stan import StanModel
@@ -75,6 +79,18 @@ def augment(design: Mapping[str, Any]) -> dict[str, Any]:
 def real_data(design: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The observed effects."""
     return {"y": OBSERVED}
+
+
+def observed(design: Mapping[str, Any]) -> pd.DataFrame:
+    """Each school's observed effect beside its ``theta``, weighted by its precision."""
+    return pd.DataFrame(
+        {
+            "estimand": [f"theta[{j + 1}]" for j in range(J)],
+            "label": [f"school {chr(ord('A') + j)}" for j in range(J)],
+            "observed": OBSERVED,
+            "weight": 1 / SIGMA**2,
+        }
+    )
 
 
 def estimands(design: Mapping[str, Any]) -> tuple[str, ...]:
@@ -168,6 +184,15 @@ def _loglik(
     return -0.5 * z**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
 
 
+def _sample(
+    params: Mapping[str, np.ndarray], design: Any, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Effects drawn at each of a batch of parameter values: ``(n, observed effects)``."""
+    school = design["school"]
+    theta = np.stack([params[f"theta[{j + 1}]"] for j in range(J)], axis=-1)[..., school]
+    return {"y": rng.normal(theta, design["sigma"][school])}
+
+
 SCENARIO = Scenario(
     name="eight_schools",
     description="eight schools: coaching effects with known standard errors (normal, two levels)",
@@ -203,7 +228,7 @@ SCENARIO = Scenario(
             extra="stan",
         ),
     ),
-    likelihood=Likelihood(_loglik),
+    likelihood=Likelihood(_loglik, sample=_sample),
     data_statistics=(
         DataStatistic(
             "spread",
@@ -212,6 +237,7 @@ SCENARIO = Scenario(
         ),
     ),
     real_data=real_data,
+    observed=observed,
     augment=augment,
     reference_model="partial",
 )

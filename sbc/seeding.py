@@ -19,6 +19,7 @@ _REFERENCE = 3
 _ANALYSIS = 4
 _HELDOUT = 5
 _PREDICTION = 6
+_VALIDATION = 7
 
 
 def data_rng(seed: int, simulation: int) -> np.random.Generator:
@@ -73,4 +74,15 @@ def analysis_rng(seed: int, purpose: str) -> np.random.Generator:
     shares a stream with a simulation or a fit.
     """
     key = (_ANALYSIS, zlib.crc32(purpose.encode()))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def validation_rng(seed: int, purpose: str) -> np.random.Generator:
+    """Generator for one check of a real-data validation (``sbc fit``).
+
+    Keyed by the seed and the purpose's text (``prior predictive``, ``posterior predictive
+    MODEL``), so each check is reproducible, independent of which other models or checks
+    run, and never shares a stream with a simulation, a fit or an analysis.
+    """
+    key = (_VALIDATION, zlib.crc32(purpose.encode()))
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))

@@ -24,7 +24,8 @@ One student concentration ``nu`` is shared by all schools: with only school mean
 a separate ``nu_i`` per school (as in the seed) is informed by nothing but its prior.
 
 Estimands: ``pop_mean``, ``nu`` and ``school_mean[CODE]`` for every school (its ``mu_i``).
-Test quantity: the log-likelihood of the school means. Data statistics: ``school_spread``
+Test quantity: the log-likelihood of the school means (its ``sample`` draws replicated
+means for the posterior predictive checks of ``sbc fit``). Data statistics: ``school_spread``
 (the sd of the school means over the largest sd student-level noise could give them) and
 ``authority_spread`` (the sd of authority averages over the sd the spread of schools within
 authorities alone gives them).
@@ -307,6 +308,15 @@ def _loglik(
     return -0.5 * z**2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
 
 
+def _sample(
+    params: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """School means drawn at each of a batch of parameter values: ``(n, observed means)``."""
+    mu = np.stack([params[f"school_mean[{c}]"] for c in design.codes], axis=-1)[..., design.school]
+    sd = _sd(mu, np.asarray(params["nu"], dtype=float)[..., None], design.obs_writers)
+    return {"school_mean": rng.normal(mu, sd)}
+
+
 def _model(
     kind: str, description: str, mutant: bool = False, sampling: dict | None = None
 ) -> Model:
@@ -380,7 +390,7 @@ SCENARIO = Scenario(
         _stan_model("mutant_swapped_ab", "as mutant_swapped_ab (the seed's slip)", True),
     ),
     check_settings=check_settings,
-    likelihood=Likelihood(_loglik),
+    likelihood=Likelihood(_loglik, sample=_sample),
     real_data=real_data,
     observed=observed,
     data_statistics=(

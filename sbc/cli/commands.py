@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from sbc import registry
-from sbc.backends import DEFAULTS, Sampling
+from sbc.backends import DEFAULTS, FIELDS, Sampling
 from sbc.cli.options import UsageError
 from sbc.engine.spec import Execution, RunSpec, default_jobs
 from sbc.results.store import RunStore
@@ -252,17 +252,38 @@ def mutants(args: argparse.Namespace) -> None:
 
 
 def fit(args: argparse.Namespace) -> None:
-    """``sbc fit``: fit the models to the scenario's real data; write the fit report."""
-    from sbc.workflows.realfit import fit_real, write_fit
+    """``sbc fit``: fit the models to the scenario's real data; write the validation page."""
+    from sbc.workflows import validate as validation
+    from sbc.workflows.realfit import fit_models
 
     scenario = registry.get(args.scenario)
+    name = registry.display_name(scenario)
     if scenario.real_data is None:
-        raise UsageError(f"scenario {registry.display_name(scenario)} has no real data to fit")
+        raise UsageError(f"scenario {name} has no real data to fit")
     settings = registry.resolve_settings(scenario, overrides(args))
     models = registry.models(scenario, names(args.models, "--models"))
-    table = fit_real(scenario, settings, models, sampling(args, chains=4))
-    out = args.out or Path("reports") / f"{registry.display_name(scenario)}-fit"
-    print(write_fit(out, scenario, settings, table))
+    out = args.out or Path("reports") / f"{name}-fit"
+    sbc = None
+    if args.sbc_run is not None:  # checked before any fit
+        sbc = validation.stored_sbc(args.sbc_run, scenario, settings, models)
+    fit_sampling = sampling(args, chains=4)
+    fits = fit_models(scenario, settings, models, fit_sampling)
+    if args.sbc is not None:
+        sbc = validation.new_sbc(
+            scenario, settings, models, args.sbc, out / "sbc", execution(args), sampling(args)
+        )
+    result = validation.validate(scenario, settings, fits, args.replicates, sbc=sbc)
+    defaults = {f: 4 if f == "chains" else getattr(DEFAULTS, f) for f in FIELDS}
+    options = [
+        ("models", ",".join(models), ",".join(scenario.default_models)),
+        *(
+            (f"fit {f}", getattr(fit_sampling, f) or f"model's own, else {defaults[f]}", default)
+            for f, default in defaults.items()
+        ),
+        ("replicates", args.replicates, validation.REPLICATES),
+        ("SBC", result.sbc_source or "none", "none"),
+    ]
+    print(validation.write_validation(out, scenario, settings, result, options))
 
 
 def summary(args: argparse.Namespace) -> None:

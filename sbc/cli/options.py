@@ -293,10 +293,32 @@ def parser() -> Parser:
         help="run the hand-written mutants only",
     )
     fit = command(
-        "fit", "fit the models to a scenario's real data (alberta)",
-        "out", "models", "settings", "sampling",
+        "fit", "fit the models to a scenario's real data and validate them (one HTML page)",
+        "out", "models", "settings", "sampling", "workers",
     )  # fmt: skip
-    fit.add_argument("scenario", help="scenario with real data (alberta)")
+    fit.add_argument("scenario", help="scenario with real data (alberta, a file ...)")
+    fit.add_argument(
+        "--replicates",
+        type=count(1),
+        default=500,
+        metavar="M",
+        help="data sets per predictive check (prior, and each model's posterior; default: 500)",
+    )
+    source = fit.add_mutually_exclusive_group()
+    source.add_argument(
+        "--sbc-run",
+        type=folder,
+        default=None,
+        metavar="FOLDER",
+        help="show the SBC verdicts of this stored run (same scenario and settings)",
+    )
+    source.add_argument(
+        "--sbc",
+        type=count(1),
+        default=None,
+        metavar="N",
+        help="run a new SBC of N simulations at the real design, in OUT/sbc (default: no SBC run)",
+    )
     listing = command(
         "list",
         "show scenarios, models and settings with defaults (and generated mutants)",

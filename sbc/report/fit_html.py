@@ -1,25 +1,23 @@
-"""The HTML report of a real-data fit (``sbc fit``), like the seed's school plots.
+"""The estimates of a real-data fit (``sbc fit``), like the seed's school plots.
 
 One figure per model, side by side: every observed group estimate and the model's
-posterior mean with its 90% interval, groups
-sorted by their observed value, so shrinkage towards the pooled mean is visible. Then one
-table per model.
+posterior mean with its 90% interval, groups sorted by their observed value, so shrinkage
+towards the pooled mean is visible; and one table of estimates per model. The validation
+page (:mod:`sbc.report.validate_html`) shows both.
 """
 
 from __future__ import annotations
 
-import json
 from html import escape
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sbc.report import svg
-from sbc.report.html import CSS
 
 
-def _figure(table: pd.DataFrame, observed: pd.DataFrame) -> str:
+def figure(table: pd.DataFrame, observed: pd.DataFrame) -> str:
+    """One panel per model: observed group estimates and posterior means, sorted."""
     models = list(dict.fromkeys(table["model"]))
     order = observed.sort_values("observed").reset_index(drop=True)
     x = np.arange(len(order), dtype=float)
@@ -69,44 +67,11 @@ def _model_table(rows: pd.DataFrame, observed: pd.DataFrame | None) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def render_fit(
-    scenario: str,
-    settings: dict[str, Any],
-    table: pd.DataFrame,
-    observed: pd.DataFrame | None,
-    reference: str | None = None,
-) -> str:
-    """HTML text of a real-data fit report, titled with the scenario's declared name.
-
-    ``reference`` (the file path or ``module:OBJECT`` it was loaded from) is shown beneath.
-    """
+def model_tables(table: pd.DataFrame, observed: pd.DataFrame | None) -> str:
+    """One collapsible table of estimates per model (the first open)."""
     models = list(dict.fromkeys(table["model"]))
-    figure = _figure(table, observed) if observed is not None else ""
-    health = table.drop_duplicates("model")[["model", "divergences", "max_rhat", "min_ess_bulk"]]
-    health_rows = "".join(
-        f"<tr><td class=l>{escape(r.model)}</td><td>{r.divergences}</td><td>{r.max_rhat:.3f}</td>"
-        f"<td>{r.min_ess_bulk:.0f}</td></tr>"
-        for r in health.itertuples()
-    )
-    tables = "".join(
+    return "".join(
         f"<details{' open' if i == 0 else ''}><summary>{escape(m)}</summary>"
         f"{_model_table(table[table['model'] == m], observed)}</details>"
         for i, m in enumerate(models)
     )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Fit: {escape(scenario)}</title>
-<style>{CSS}</style></head><body>
-<h1>Real-data fit: {escape(scenario)}</h1>
-<p class="sub ref">scenario <code>{escape(reference or scenario)}</code></p>
-<p class="sub">{escape(json.dumps(settings))}</p>
-<h2>Estimates by model</h2>
-<p>Orange circles: observed values, sized by weight. Blue: posterior mean and 90% interval.
-Pooling pulls small groups towards the common mean; with large groups the data dominate.</p>
-<figure>{figure}</figure>
-<h2>Sampler health</h2>
-<table><tr><th class=l>model</th><th>divergences</th><th>max R-hat</th><th>min bulk ESS</th></tr>
-{health_rows}</table>
-<h2>Tables</h2>
-{tables}
-</body></html>
-"""
