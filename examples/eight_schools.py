@@ -117,6 +117,13 @@ def generate(
     return Simulation(truth={k: float(v) for k, v in truth.items()}, data={"y": y})
 
 
+def new_schools(
+    design: Mapping[str, Any], params: Mapping[str, Any], rng: np.random.Generator
+) -> dict[str, Any]:
+    """The parameters with new school effects from the same population (held-out schools)."""
+    return {**params, "theta": params["mu"] + params["tau"] * rng.normal(size=J)}
+
+
 def _spread(design: Mapping[str, Any], data: Mapping[str, np.ndarray]) -> float:
     """Sd of the observed effects over the root mean square of their standard errors."""
     return means_spread_ratio(data["y"], design["sigma"][design["school"]] ** 2)
@@ -169,6 +176,26 @@ def _build_none(design: Mapping[str, Any], example: Mapping[str, np.ndarray]) ->
     return model
 
 
+def _partial_new(
+    draws: Mapping[str, np.ndarray], design: Any, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """New schools' effects from the posterior population ``mu + tau * eta``."""
+    eta = rng.normal(size=(*np.shape(draws["mu"]), J))
+    return _by_school(
+        draws["mu"], draws["tau"], draws["mu"][..., None] + draws["tau"][..., None] * eta
+    )
+
+
+def _none_new(
+    draws: Mapping[str, np.ndarray], design: Any, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """No pooling predicts a new school from its fixed prior ``Normal(0, mu_sd + tau_scale)``."""
+    shape = (*np.shape(draws["theta"])[:-1], J)
+    return _none_estimands(
+        {"theta": rng.normal(0.0, design["mu_sd"] + design["tau_scale"], size=shape)}, design
+    )
+
+
 def _none_estimands(draws: Mapping[str, np.ndarray], design: Any) -> dict[str, np.ndarray]:
     theta = draws["theta"]
     return _by_school(theta.mean(axis=-1), theta.std(axis=-1, ddof=1), theta)
@@ -201,7 +228,7 @@ SCENARIO = Scenario(
         Setting("tau_scale", 5.0, "half-normal scale of the effect sd tau", positive),
     ),
     design=design,
-    simulate=Process(prior, generate),
+    simulate=Process(prior, generate, new_groups=new_schools),
     estimands=estimands,
     models=(
         Model(
@@ -209,6 +236,7 @@ SCENARIO = Scenario(
             "school effects from a learned prior, non-centred (PyMC)",
             PyMCModel(_build_partial, data=("y",)),
             _partial_estimands,
+            new_groups=_partial_new,
             # At the default 2 x 1000 draws 92% of 100 fits were healthy (R-hat > 1.01 or an
             # ESS below 400 in the rest); at 2 x 2000, all of 100, none divergent.
             sampling={"draws": 2000},
@@ -218,12 +246,14 @@ SCENARIO = Scenario(
             "independent school effects, fixed prior (PyMC)",
             PyMCModel(_build_none, data=("y",)),
             _none_estimands,
+            new_groups=_none_new,
         ),
         Model(
             "partial_stan",
             "as partial, a Stan program (eight_schools.stan)",
             StanModel(Path(__file__).with_name("eight_schools.stan"), _stan_data),
             _partial_estimands,  # the Stan program names mu, tau and theta as PyMC does
+            new_groups=_partial_new,
             sampling={"draws": 2000},
             extra="stan",
         ),

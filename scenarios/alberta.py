@@ -221,7 +221,15 @@ def generate(design: Design, params: Mapping[str, Any], rng: np.random.Generator
     return Simulation(truth, {"school_mean": school_mean})
 
 
-simulate = Process(prior, generate)
+def new_schools(
+    design: Design, params: Mapping[str, Any], rng: np.random.Generator
+) -> dict[str, Any]:
+    """The parameters with new schools' means from the same population (held-out schools)."""
+    a, b = params["pop_mean"] * params["kappa"], (1 - params["pop_mean"]) * params["kappa"]
+    return {**params, "mu": np.clip(rng.beta(a, b, size=design.n), 1e-9, 1 - 1e-9)}
+
+
+simulate = Process(prior, generate, new_groups=new_schools)
 """Parameters from the prior, then the school means (one random stream)."""
 
 
@@ -317,6 +325,35 @@ def _sample(
     return {"school_mean": rng.normal(mu, sd)}
 
 
+def _beta(rng: np.random.Generator, mean: np.ndarray, concentration: np.ndarray) -> np.ndarray:
+    """Beta draws of the given means and concentrations, kept off 0 and 1 as the simulator."""
+    draws = rng.beta(mean * concentration, (1 - mean) * concentration)
+    return np.clip(draws, 1e-9, 1 - 1e-9)
+
+
+def _new_schools(
+    draws: Mapping[str, np.ndarray], design: Design, rng: np.random.Generator, kind: str
+) -> dict[str, np.ndarray]:
+    """Estimand draws for new schools from the population each model believes in.
+
+    ``none`` has no population: a new school's mean comes from its fixed ``Beta(3, 1)``
+    prior; ``partial`` draws it from ``Beta(pop_mean kappa, (1 - pop_mean) kappa)``;
+    ``partial_authority`` draws new authority means first, then the schools within them.
+    """
+    nu = np.asarray(draws["nu"])
+    shape = (*nu.shape, design.n)
+    if kind == "none":
+        return _estimands({"mu": rng.beta(3.0, 1.0, size=shape), "nu": nu}, design)
+    pop_mean, kappa = draws["pop_mean"][..., None], draws["kappa"][..., None]
+    if kind == "partial_authority":
+        centre = np.broadcast_to(pop_mean, (*nu.shape, len(design.authorities)))
+        authority = _beta(rng, centre, kappa)[..., design.authority]
+        mu = _beta(rng, authority, draws["kappa_school"][..., None])
+    else:
+        mu = _beta(rng, np.broadcast_to(pop_mean, shape), kappa)
+    return _estimands({"mu": mu, "nu": nu, "pop_mean": draws["pop_mean"]}, design)
+
+
 def _model(
     kind: str, description: str, mutant: bool = False, sampling: dict | None = None
 ) -> Model:
@@ -327,6 +364,7 @@ def _model(
         _estimands,
         mutant,
         sampling=sampling or {},
+        new_groups=None if mutant else partial(_new_schools, kind=kind),
     )
 
 
@@ -354,6 +392,7 @@ def _stan_model(kind: str, description: str, mutant: bool = False, sampling: Any
         mutant,
         sampling=sampling or {},
         extra="stan",
+        new_groups=None if mutant else partial(_new_schools, kind=kind),
     )
 
 

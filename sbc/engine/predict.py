@@ -173,8 +173,8 @@ def _new_groups_elpd(
 
     A new group's observations share its unknown parameters, so its predictive density is
     ``mean_s prod_i p(y_i | new group parameters drawn at posterior draw s)``, one
-    Monte Carlo draw of the group's parameters per posterior draw; without declared groups
-    the whole data set is one group.
+    Monte Carlo draw of the group's parameters per posterior draw. Without declared groups
+    each observation is a group of its own (alberta, eight schools: one mean per school).
     """
     totals = []
     for data in held.new_groups:
@@ -184,8 +184,6 @@ def _new_groups_elpd(
         pointwise = _pointwise(scenario, params, data, design)
         if groups is not None:
             pointwise = group_sums(pointwise, groups[1], len(groups[0]))
-        else:
-            pointwise = pointwise.sum(axis=1, keepdims=True)
         totals.append(lpd(pointwise).sum())
     return float(np.mean(totals))
 
