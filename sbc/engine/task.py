@@ -200,7 +200,7 @@ def run_task(task: Task) -> pa.Table:
     names = task.models if broken is None else (broken,)  # the run stops on a broken model
     fits = {name: fit_model(prepared, registry.model(scenario, name), task) for name in names}
     pointwise = {name: loo for name, (_, loo) in fits.items()}
-    if all(values is None for values in pointwise.values()):  # no likelihood, posterior SBC
+    if len(fits) < 2 or all(v is None for v in pointwise.values()):  # nothing to compare
         return concat_rows([table for table, _ in fits.values()])
     diffs = differences(pointwise)
     return concat_rows(
@@ -213,7 +213,8 @@ def _with_differences(table: pa.Table, mine: Mapping[str, float], models: list[s
 
     Every model's rows get the same columns in the same order, ``elpd_diff:<m>`` and
     ``elpd_diff_se:<m>`` for each model ``m`` of the task (NaN for the model itself and
-    where either fit has no LOO), so that tables join the same way whichever fits failed.
+    where either fit has no LOO), so that tables join the same way whichever fits failed;
+    a simulation of one model, or without LOO values (no likelihood, posterior SBC), has none.
     ``mine`` holds this model's differences (:func:`sbc.engine.predict.differences`).
     """
     for other in models:
