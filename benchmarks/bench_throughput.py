@@ -181,6 +181,7 @@ BREAKDOWN_PARTS: tuple[tuple[str, str], ...] = (
     ("diagnose", "R-hat, bulk and tail ESS (sbc.stats.mcmc.diagnose)"),
     ("ranks", "thinning factor, thinning, ranks and PIT values"),
     ("summaries", "posterior summaries and the fit's health (summarize, diagnostics_summary)"),
+    ("prediction", "held-out replicates' and in-sample elpd, PSIS-LOO, LOGO, RMSE (predict)"),
     ("rows", "result rows as an Arrow table (result_rows, concat_rows)"),
     ("parquet", "the simulation's Parquet part (RunStore.write_part)"),
 )
@@ -240,6 +241,7 @@ def _breakdown(model_name: str, simulations: int) -> dict:
             clock.patch(fitting, name, "ranks")
         for name in ("summarize", "diagnostics_summary"):
             clock.patch(fitting, name, "summaries")
+        clock.patch(fitting, "_prediction", "prediction")
         clock.patch(fitting, "result_rows", "rows")
         clock.patch(fitting, "concat_rows", "concat_rows")
         clock.patch(fitting, "fit_model", "fit_model")

@@ -39,6 +39,7 @@ def run(
     sampling: Sampling | None = None,
     thin: int | None = None,
     test_quantities: bool = True,
+    prediction: bool = True,
     jobs: int = 1,
     backend: str = "loky",
     scheduler: str | None = None,
@@ -74,6 +75,8 @@ def run(
         Fixed thinning factor (default: from each fit's ESS).
     test_quantities : bool
         Also rank the scenario's test quantities (log-likelihood ...).
+    prediction : bool
+        Also store each fit's held-out and PSIS-LOO predictive accuracy.
     jobs : int
         Worker processes (1: in this process).
     backend, scheduler, fit_timeout, max_worker_memory
@@ -110,6 +113,7 @@ def run(
         sampling=sampling,
         thin=thin,
         test_quantities=test_quantities,
+        prediction=prediction,
     )
     execution = Execution(
         jobs=jobs,

@@ -16,15 +16,22 @@ from scipy.special import logsumexp as scipy_logsumexp
 
 from sbc import registry
 from sbc.backends import Sampling
+from sbc.cli import main
 from sbc.engine.predict import Heldout, differences, heldout, predict
 from sbc.engine.preflight import ScenarioCheckError, check_scenario
 from sbc.engine.spec import Execution, RunSpec
 from sbc.results.prediction import comparison_table, loo_picks_best, prediction_table
-from sbc.results.schema import DIFF_PREFIX, DIFF_SE_PREFIX, PREDICTION_COLUMNS
+from sbc.results.schema import (
+    DIFF_PREFIX,
+    DIFF_SE_PREFIX,
+    PREDICTION_COLUMNS,
+    difference_columns,
+)
 from sbc.scenario import Process
 from sbc.stats import comparison
 from sbc.stats.predictive import group_sums, logsumexp, lpd, psis_loo, total_se
 from sbc.workflows.run import run_sbc
+from sbc.workflows.sweep import SpecError, load_spec
 from tests.helpers import run
 from tests.strategies import seeds
 
@@ -284,3 +291,31 @@ def test_held_out_failure_costs_only_the_held_out_columns():
     with pytest.warns(RuntimeWarning, match="held-out replicates failed"):
         columns, _ = predict(base, design, data, held, model, draws, dict(draws), rng)
     assert np.isfinite(columns["elpd_loo"]) and np.isnan(columns["elpd_heldout"])
+
+
+def test_no_prediction_stores_no_prediction_columns_and_is_its_own_run(tmp_path, capsys):
+    """`--no-prediction` leaves the prediction columns empty and writes no prediction.csv.
+
+    The folder's run differs from one with prediction, so resuming mixes neither.
+    """
+    out = tmp_path / "run"
+    argv = ["run", "conjugate", "-n", "5", "--jobs", "1", "--draws", "100", "--quiet"]
+    argv += ["--models", "exact,biased", "--out", str(out)]
+    assert main([*argv, "--no-prediction"]) == 0
+    results = pd.read_parquet(out / "results.parquet")
+    assert results["elpd_loo"].isna().all() and not difference_columns(results)
+    assert not (out / "prediction.csv").exists()
+    assert main(argv) == 2
+    assert "other prediction" in capsys.readouterr().err
+
+
+def test_sweep_key_prediction(tmp_path):
+    """A sweep specification may turn prediction off; a non-boolean is refused."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'scenario = "conjugate"\nsimulations = 5\nprediction = false\n[grid]\nn = [5]\n'
+    )
+    assert load_spec(spec).run.prediction is False
+    spec.write_text('scenario = "conjugate"\nsimulations = 5\nprediction = "no"\n[grid]\nn = [5]\n')
+    with pytest.raises(SpecError, match="prediction must be true or false"):
+        load_spec(spec)

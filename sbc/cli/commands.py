@@ -88,6 +88,7 @@ def spec(args: argparse.Namespace, models: Sequence[str] | None = None) -> RunSp
         thin=getattr(args, "thin", None),
         test_quantities=getattr(args, "test_quantities", True),
         inference=names(getattr(args, "inference", None), "--inference"),
+        prediction=getattr(args, "prediction", True),
     )
 
 

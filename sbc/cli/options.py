@@ -248,6 +248,12 @@ def parser() -> Parser:
         help="rank only the estimands, not the log-likelihood and other test quantities",
     )
     run.add_argument(
+        "--no-prediction",
+        dest="prediction",
+        action="store_false",
+        help="no held-out data, elpd or PSIS-LOO per fit (saves their cost per fit)",
+    )
+    run.add_argument(
         "--overwrite",
         action="store_true",
         help="delete sbc's files in the --out folder first (parts/, results, run.json, report)",

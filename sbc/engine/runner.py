@@ -107,6 +107,8 @@ def run(
         "thin": spec.thin if spec.thin is not None else "ess",
         "test_quantities": spec.test_quantities,
     }
+    if not spec.prediction:  # runs with prediction keep the identity of runs made before it
+        identity["prediction"] = False
     if parameters is not None:  # prior runs keep the identity of runs made before the mode
         identity |= {"mode": "posterior", "reference": dict(parameters.identity)}
     extra = {
@@ -131,6 +133,7 @@ def run(
             spec.thin,
             spec.test_quantities,
             {k: np.asarray(v[i]) for k, v in pool.items()} if pool is not None else None,
+            spec.prediction,
         )
         for i in range(spec.simulations)
         if i not in done

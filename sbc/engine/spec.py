@@ -57,6 +57,10 @@ class RunSpec:
         Fixed thinning factor, or ``None`` to thin each fit by its effective sample size.
     test_quantities : bool
         Also rank the scenario's test quantities (log-likelihood ...).
+    prediction : bool
+        Also draw held-out data and store each fit's predictive accuracy (elpd in sample,
+        held out and by PSIS-LOO: :mod:`sbc.engine.predict`), for scenarios with a
+        likelihood; off, a run saves that per-fit cost (11 ms of a 30 ms heights fit).
     """
 
     scenario: Scenario
@@ -67,6 +71,7 @@ class RunSpec:
     sampling: Sampling = field(default_factory=Sampling)
     thin: int | None = None
     test_quantities: bool = True
+    prediction: bool = True
 
     def __post_init__(self) -> None:
         whole(self.simulations, "simulations", 1)
@@ -75,10 +80,9 @@ class RunSpec:
             whole(self.thin, "thin", 1)
         if not isinstance(self.sampling, Sampling):
             raise SettingError(f"sampling must be a sbc.backends.Sampling, got {self.sampling!r}")
-        if not isinstance(self.test_quantities, bool):
-            raise SettingError(
-                f"test_quantities must be true or false, got {self.test_quantities!r}"
-            )
+        for flag in ("test_quantities", "prediction"):
+            if not isinstance(getattr(self, flag), bool):
+                raise SettingError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
 
     @classmethod
     def build(
@@ -93,6 +97,7 @@ class RunSpec:
         thin: int | None = None,
         test_quantities: bool = True,
         inference: Sequence[str] | None = None,
+        prediction: bool = True,
     ) -> RunSpec:
         """Resolve the scenario, its settings and models, and check every value.
 
@@ -105,7 +110,7 @@ class RunSpec:
             Settings that differ from the defaults: values or command-line text.
         models : sequence of str, optional
             Model names (default: the scenario's default models).
-        simulations, seed, sampling, thin, test_quantities
+        simulations, seed, sampling, thin, test_quantities, prediction
             As the attributes.
         inference : sequence of str, optional
             Inference methods (``nuts``, ``advi`` ...): every model is fitted by each, the
@@ -127,6 +132,7 @@ class RunSpec:
             sampling=sampling if sampling is not None else Sampling(),
             thin=thin,
             test_quantities=test_quantities,
+            prediction=prediction,
         )
 
     @property

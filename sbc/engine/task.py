@@ -65,6 +65,8 @@ class Task:
         Posterior SBC: the parameters of this simulation, one draw of the reference
         posterior given the real data (:mod:`sbc.workflows.posterior`). The data set is then the
         real data joined with data simulated from them, fitted on the augmented design.
+    prediction : bool
+        Draw held-out replicates and store each fit's prediction columns.
     """
 
     scenario: str
@@ -76,6 +78,7 @@ class Task:
     thin: int | None = None
     test_quantities: bool = True
     reference: Mapping[str, np.ndarray] | None = None
+    prediction: bool = True
 
 
 def compiled(
@@ -103,7 +106,7 @@ def compiled(
 def prepare_design(scenario: Scenario, task: Task) -> tuple[Any, Simulation, Heldout | None]:
     """The design the models are fitted on, the data set of ``task``, its held-out replicates.
 
-    The replicates are ``None`` for posterior SBC, a simulator that is not a
+    The replicates are ``None`` without prediction, for posterior SBC, a simulator that is not a
     :class:`~sbc.scenario.Process`, or a scenario without a likelihood to score them.
     """
     design = scenario.design(dict(task.settings))
@@ -111,7 +114,7 @@ def prepare_design(scenario: Scenario, task: Task) -> tuple[Any, Simulation, Hel
     if task.reference is not None:
         return *replicate(scenario, design, task.reference, rng), None
     process = scenario.simulate
-    if not isinstance(process, Process) or scenario.likelihood is None:
+    if not task.prediction or not isinstance(process, Process) or scenario.likelihood is None:
         return design, process(design, rng), None
     params = process.prior(design, rng)  # the same stream as process(design, rng)
     simulation = process.generate(design, params, rng)
@@ -322,11 +325,12 @@ def _prediction(
 ) -> tuple[dict[str, float], np.ndarray | None]:
     """The fit's prediction columns (:func:`sbc.engine.predict.predict`).
 
-    Posterior SBC fits the real data joined with new data, so it has none. A prediction
+    Posterior SBC fits the real data joined with new data, so it has none (nor a run
+    without prediction, :attr:`Task.prediction`). A prediction
     that raises (a model's ``new_groups`` that does not fit its draws ...) costs only these
     columns: the error is kept as a warning of the fit, whose ranks stand.
     """
-    if prepared.posterior:
+    if prepared.posterior or not task.prediction:
         return {}, None
     try:
         return predict(

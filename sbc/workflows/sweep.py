@@ -9,6 +9,7 @@ A sweep specification is a TOML file::
     seed = 0                             # optional (default 0), the same for every cell
     thin = "ess"                         # optional: "ess" or a whole number
     test_quantities = true               # optional
+    prediction = true                    # optional: held-out elpd and PSIS-LOO per fit
     x = "n_per_group"                    # optional: setting on the x axis (default: first key)
 
     [settings]                           # optional: fixed settings for every cell
@@ -61,6 +62,7 @@ TOP_KEYS = (
     "seed",
     "thin",
     "test_quantities",
+    "prediction",
     "x",
 )
 TABLES = ("settings", "sampling", "grid")
@@ -221,6 +223,7 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
             thin=None if thin == "ess" else thin,
             test_quantities=raw.get("test_quantities", True),
             inference=inference,
+            prediction=raw.get("prediction", True),
         )
         spec = Spec(path=path, run=run, grid=grid, settings=fixed, x=x)
         for cell in spec.cells():
