@@ -319,3 +319,25 @@ def test_sweep_key_prediction(tmp_path):
     spec.write_text('scenario = "conjugate"\nsimulations = 5\nprediction = "no"\n[grid]\nn = [5]\n')
     with pytest.raises(SpecError, match="prediction must be true or false"):
         load_spec(spec)
+
+
+def test_group_sums_keep_infinite_values_in_their_own_group():
+    """An impossible observation makes its own group's sum -inf, not the others' NaN."""
+    pointwise = np.array([[0.5, -np.inf, 1.0, 2.0]])
+    np.testing.assert_array_equal(group_sums(pointwise, np.array([0, 0, 1, 1]), 2), [[-np.inf, 3]])
+
+
+def test_a_model_new_groups_that_raises_costs_only_its_column():
+    """A model whose new_groups raises keeps every other prediction column, with a warning."""
+    scenario = registry.get("heights")
+    design = scenario.design(scenario.defaults | {"n_groups": 3, "n_per_group": 2})
+    rng = np.random.default_rng(6)
+    params = scenario.simulate.prior(design, rng)
+    data = scenario.simulate.generate(design, params, rng).data
+    held = heldout(scenario.simulate, design, params, rng)
+    model = dataclasses.replace(scenario.model("partial"), new_groups=_broken_new_groups)
+    draws = _fake_posterior(scenario, design, rng)
+    estimands = dict(model.estimands(draws, design))
+    with pytest.warns(RuntimeWarning, match="new groups not predicted"):
+        columns, _ = predict(scenario, design, data, held, model, draws, estimands, rng)
+    assert np.isnan(columns["elpd_heldout_groups"]) and np.isfinite(columns["elpd_heldout"])

@@ -142,9 +142,12 @@ def predict(
             np.mean([lpd(_pointwise(scenario, params, d, design)).sum() for d in held.same_groups])
         )
         if held.new_groups and model.new_groups is not None:
-            out["elpd_heldout_groups"] = _new_groups_elpd(
-                scenario, design, held, model, draws, rng, groups
-            )
+            try:  # a model's new_groups that does not fit its draws costs this column only
+                out["elpd_heldout_groups"] = _new_groups_elpd(
+                    scenario, design, held, model, draws, rng, groups
+                )
+            except Exception as exc:
+                warnings.warn(f"new groups not predicted: {one_line(exc)}", RuntimeWarning, 2)
     if likelihood.mean is not None and likelihood.response:
         mean = np.asarray(likelihood.mean(params, design), dtype=float)
         predicted = mean.reshape(-1, mean.shape[-1]).mean(axis=0)

@@ -156,5 +156,13 @@ def total_se(pointwise: np.ndarray) -> float:
 
 
 def group_sums(pointwise: np.ndarray, index: np.ndarray, groups: int) -> np.ndarray:
-    """Sum ``(draw, n)`` pointwise values within groups: ``(draw, groups)``."""
-    return np.asarray(pointwise, dtype=float) @ np.eye(groups)[np.asarray(index)]
+    """Sum ``(..., n)`` pointwise values within groups: ``(..., groups)``.
+
+    One product with the one-hot membership when every value is finite (an infinite one
+    would make ``0 x inf = NaN`` in the other groups' sums), else group by group.
+    """
+    pointwise = np.asarray(pointwise, dtype=float)
+    index = np.asarray(index)
+    if np.isfinite(pointwise).all():
+        return pointwise @ np.eye(groups)[index]
+    return np.stack([pointwise[..., index == g].sum(axis=-1) for g in range(groups)], axis=-1)
