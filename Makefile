@@ -23,14 +23,16 @@ demo: $(STAMP)
 	$(VENV)/bin/sbc run heights --simulations 60 --out reports/heights-demo
 
 # Throughput against simuk, sampler health of every correct model, approximate inference
-# against NUTS, Stan against its PyMC twins (about 90 minutes on 2 cores; needs the bench
-# extra: simuk). Tables in benchmarks/results/.
+# against NUTS, Stan against its PyMC twins, held-out prediction and PSIS-LOO under
+# simulation (about 100 minutes on 2 cores; needs the bench extra: simuk). Tables in
+# benchmarks/results/.
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/bench_throughput.py
 	$(PY) benchmarks/bench_health.py
 	$(PY) benchmarks/bench_approx.py
 	$(PY) benchmarks/bench_stan.py
+	$(PY) benchmarks/bench_prediction.py
 
 # Build the wheel, install it without -e into a fresh venv, use it from outside the checkout.
 wheel-check: $(STAMP)
