@@ -71,9 +71,8 @@ def prediction_table(results: pd.DataFrame) -> pd.DataFrame:
     if fits.empty:
         return pd.DataFrame()
     models = list(dict.fromkeys(fits["model"]))
-    heldout = _wide(fits, "elpd_heldout", models)
-    loo = _wide(fits, "elpd_loo", models)
     wide = {column: _wide(fits, column, models) for column in _PAIRED}
+    heldout, loo = wide["elpd_heldout"], _wide(fits, "elpd_loo", models)
     best = {c: w.mean().idxmax() if w.notna().any().any() else None for c, w in wide.items()}
     complete = heldout.notna().all(axis=1) & loo.notna().all(axis=1)
     rows = []

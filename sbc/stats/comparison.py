@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from sbc.stats.coverage import covered
+
 Z95 = float(stats.norm.ppf(0.975))
 """Half-width, in standard errors, of a central 95% normal interval."""
 
@@ -42,7 +44,8 @@ def se_coverage(estimate: np.ndarray, se: np.ndarray, truth: np.ndarray, z: floa
     ok = np.isfinite(estimate) & np.isfinite(se) & np.isfinite(truth)
     if not ok.any():
         return np.nan
-    return float(np.mean(np.abs(estimate[ok] - truth[ok]) <= z * se[ok]))
+    half = z * se[ok]
+    return float(np.mean(covered(estimate[ok] - half, estimate[ok] + half, truth[ok])))
 
 
 def noisy_truth_coverage(replicates: int, z: float = Z95) -> float:

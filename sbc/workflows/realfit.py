@@ -34,7 +34,9 @@ class RealFit:
     estimands : dict of str to ndarray
         Every scenario estimand's draws, ``(chain, draw)``.
     table : pandas.DataFrame
-        One row per estimand (see :func:`fit_real`).
+        One row per estimand: ``model``, ``estimand``, posterior ``post_mean``, ``post_sd``
+        and quantiles (as :func:`sbc.stats.posterior.summarize`), and per fit
+        ``divergences``, ``max_rhat``, ``min_ess_bulk``.
     """
 
     model: str
@@ -80,28 +82,3 @@ def fit_models(
             frame[key] = value
         fits.append(RealFit(name, posterior.draws, estimands, frame))
     return fits
-
-
-def fit_real(
-    scenario: Scenario,
-    settings: dict[str, Any],
-    models: Sequence[str],
-    sampling: Sampling,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Fit ``models`` to the scenario's real data; one row per (model, estimand).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``model``, ``estimand``, posterior ``post_mean``, ``post_sd`` and quantiles (as
-        :func:`sbc.stats.posterior.summarize`), and per fit ``divergences``, ``max_rhat``,
-        ``min_ess_bulk``.
-
-    Raises
-    ------
-    SettingError
-        If the scenario has no real data.
-    """
-    fits = fit_models(scenario, settings, models, sampling, seed)
-    return pd.concat([f.table for f in fits], ignore_index=True)
