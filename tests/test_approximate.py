@@ -146,6 +146,26 @@ def test_pathfinder_is_compiled_once_and_refitted_on_new_data(flat):
     assert not np.array_equal(fits[0].points, fits[1].points)
 
 
+@pytest.mark.parametrize("tail", ["normal", "exponential", "cauchy", "t2"])
+@pytest.mark.parametrize("draws", [50, 300, 2000])
+def test_pareto_smoothed_equals_arviz_psislw(tail, draws):
+    """Smoothed log weights and k-hat equal arviz-stats' psislw of the negated log ratios."""
+    from arviz_stats.base import array_stats
+
+    rng = np.random.default_rng(draws)
+    log_ratio = {
+        "normal": rng.normal(size=draws),
+        "exponential": 2 * rng.standard_exponential(draws),
+        "cauchy": 3 * rng.standard_cauchy(draws),
+        "t2": rng.standard_t(2, draws),
+    }[tail]
+    weights, khat = pareto_smoothed(log_ratio)
+    expected_weights, expected_khat = array_stats.psislw(-log_ratio)
+    np.testing.assert_allclose(weights, expected_weights, rtol=1e-12, atol=1e-12)
+    expected_khat = float(expected_khat) if np.isfinite(expected_khat) else np.inf
+    assert khat == pytest.approx(expected_khat, rel=1e-12)  # a failed fit's NaN: inf
+
+
 def test_pareto_khat_separates_light_from_heavy_tailed_ratios():
     """k-hat is small for bounded importance ratios and above 0.7 for heavy-tailed ones."""
     rng = np.random.default_rng(0)
