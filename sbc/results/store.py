@@ -234,7 +234,10 @@ class RunStore:
             Naming the first unreadable part.
         """
         for _, path in sorted(self.stored_parts().items()):
-            _read_part(path) if path.suffix == PART_SUFFIX else _guarded(path, pq.read_metadata)
+            if path.suffix == PART_SUFFIX:
+                _read_part(path)
+            else:
+                _guarded(path, pq.read_metadata)
 
     def record(self) -> dict[str, Any]:
         """The run's ``run.json``.
