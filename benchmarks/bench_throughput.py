@@ -24,7 +24,7 @@ Printed and saved to ``benchmarks/results/throughput-DATE-HOST.csv``:
 * ``--jobs 2`` over ``--jobs 1``, peak memory, and how the cost grows with the design;
 * sbc's own per-fit work outside the fit (target <= 3 ms at the 12 quantities of heights),
   part by part (:data:`BREAKDOWN_PARTS`: trace reading, estimands, test quantities,
-  R-hat and ESS, ranks, summaries, result rows, the Parquet part ...), for NUTS (heights
+  R-hat and ESS, ranks, summaries, result rows, the part file ...), for NUTS (heights
   ``partial``) and Laplace (``partial+laplace``), also saved on its own to
   ``benchmarks/results/throughput-breakdown-DATE-HOST.csv``; ``--breakdown-only`` runs
   just this (a few minutes).
@@ -197,7 +197,7 @@ BREAKDOWN_PARTS: tuple[tuple[str, str], ...] = (
     ("summaries", "posterior summaries and the fit's health (summarize, diagnostics_summary)"),
     ("prediction", "held-out replicates' and in-sample elpd, PSIS-LOO, LOGO, RMSE (predict)"),
     ("rows", "result rows as an Arrow table (result_rows, concat_rows)"),
-    ("parquet", "the simulation's Parquet part (RunStore.write_part)"),
+    ("part", "the simulation's part, an Arrow IPC file (RunStore.write_part)"),
 )
 """The parts of the per-fit path the breakdown times, in the order a fit runs them."""
 
@@ -262,7 +262,7 @@ def _breakdown(model_name: str, simulations: int, prediction: bool = True) -> di
         clock.patch(fitting, "result_rows", "rows")
         clock.patch(fitting, "concat_rows", "concat_rows")
         clock.patch(fitting, "fit_model", "fit_model")
-        clock.patch(store, "write_part", "parquet")
+        clock.patch(store, "write_part", "part")
         model = registry.model(scenario, model_name)
         timed_model = dataclasses.replace(model, estimands=clock.wrap("estimands", model.estimands))
         lookup = registry.model
@@ -277,7 +277,7 @@ def _breakdown(model_name: str, simulations: int, prediction: bool = True) -> di
     parts["data"] += s["backend fit"] - s["fit"] - parts["data"] - parts["trace"] - parts["khat"]
     parts["trace"] += s.get("lazy trace", 0.0)  # nutpie's draws, read when first used
     # run_task before fit_model: everything but simulating and the model's rows
-    parts["truth"] = wall - s["fit_model"] - parts["simulate"] - parts["parquet"]
+    parts["truth"] = wall - s["fit_model"] - parts["simulate"] - parts["part"]
     parts["truth"] -= s["concat_rows"]
     parts["rows"] += s["concat_rows"]
     outside = wall - s["fit"]

@@ -51,13 +51,20 @@ def test_overwrite_starts_afresh_and_keeps_foreign_files(tmp_path, capsys):
     """--overwrite deletes only sbc's files, so a run with other settings can start there."""
     assert _cli(tmp_path) == 0
     (tmp_path / "notes.txt").write_text("mine")
-    (tmp_path / "parts" / "sim-000099.parquet").write_text("stale")
+    (tmp_path / "parts" / "sim-000099.arrow").write_text("stale")
+    (tmp_path / "parts" / "sim-000098.parquet").write_text("stale, of an earlier version")
     assert _cli(tmp_path, "--seed", "5") == 2
     assert "other seed" in capsys.readouterr().err
     assert _cli(tmp_path, "--seed", "5", "--overwrite") == 0
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert RunStore(tmp_path).finished() == {0, 1, 2, 3}
     assert json.loads((tmp_path / "run.json").read_text())["identity"]["seed"] == 5
+
+
+def _broken_legacy_part(parts):
+    """Simulation 1 stored only as a damaged Parquet part (the format of earlier versions)."""
+    (parts / "sim-000001.arrow").unlink()
+    (parts / "sim-000001.parquet").write_bytes(b"PAR1 broken")
 
 
 @pytest.mark.parametrize(
@@ -67,7 +74,12 @@ def test_overwrite_starts_afresh_and_keeps_foreign_files(tmp_path, capsys):
         (lambda d: (d / "run.json").write_text("[1, 2]"), "run.json", "not an sbc run record"),
         (lambda d: (d / "run.json").write_text('{"identity": 3}'), "run.json", "not an sbc run"),
         (
-            lambda d: (d / "parts" / "sim-000001.parquet").write_bytes(b"PAR1 broken"),
+            lambda d: (d / "parts" / "sim-000001.arrow").write_bytes(b"ARROW1 broken"),
+            "sim-000001.arrow",
+            "cannot read",
+        ),
+        (
+            lambda d: _broken_legacy_part(d / "parts"),
             "sim-000001.parquet",
             "cannot read",
         ),
@@ -97,12 +109,15 @@ def test_orphaned_temporary_files_are_ignored_and_removed(tmp_path):
         text=True,
         check=True,
     )
-    orphan = out / "parts" / f".sim-000004.parquet.{dead.stdout.strip()}.tmp"
-    orphan.write_bytes(b"PAR1 half")
+    orphan = out / "parts" / f".sim-000004.arrow.{dead.stdout.strip()}.tmp"
+    orphan.write_bytes(b"ARROW1 half")
+    legacy = out / "parts" / f".sim-000005.parquet.{dead.stdout.strip()}.tmp"
+    legacy.write_bytes(b"PAR1 half")
+    (out / "parts" / "sim-junk.arrow").write_text("not a part name")
     (out / "parts" / "sim-junk.parquet").write_text("not a part name")
     assert RunStore(out).finished() == {0, 1, 2}
     resumed = _run(out)
-    assert not orphan.exists()
+    assert not orphan.exists() and not legacy.exists()
     pd.testing.assert_frame_equal(_comparable(whole), _comparable(resumed))
 
 
@@ -175,7 +190,7 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path):
     parts = out / "parts"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if parts.is_dir() and len(list(parts.glob("sim-*.parquet"))) >= 10:
+        if parts.is_dir() and len(list(parts.glob("sim-*.arrow"))) >= 10:
             break
         time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)

@@ -180,7 +180,7 @@ def _stopped(failure: ModelFailure, store: RunStore) -> ModelFailure:
     simulation stays.
     """
     for simulation in failure.simulations:
-        store.part_file(simulation).unlink(missing_ok=True)
+        store.remove_part(simulation)
     kept = len(store.finished())
     return ModelFailure(
         f"{failure}; run stopped, {kept} finished simulations kept in {store.out}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -139,23 +139,137 @@ def result_rows(
     NaN for floats). The data ``statistics`` of the simulation follow as float columns
     ``stat:<name>``. The schema carries pandas' metadata, so ``.to_pandas()`` and a Parquet
     file written from the table give the results table's dtypes (``string``, ``Int64``).
-    Rows stay in Arrow from the fit to the run's Parquet files: building and writing them
-    costs about 1 ms a fit against 3.3 ms through a pandas frame.
+    Rows stay in Arrow from the fit to the run's part files (Arrow IPC) and its Parquet
+    results: building and writing them cost about 1 ms a fit against 3.3 ms through a
+    pandas frame when parts were Parquet (writing an Arrow part costs about 0.3 ms).
+
+    The float columns (statistics included) are filled into one NumPy block and the
+    whole-number ones into another, each made one Arrow array whose slices are the
+    columns; text columns that repeat from fit to fit (model, quantity names, kinds) come
+    from a small cache: 0.14 ms for the 12 rows x 50 columns of a heights fit against
+    0.30 ms column by column, the same table (values, nulls, NaN, schema).
     """
     n = len(columns["estimand"])
-    schema = _schema(tuple(statistics or ()))
-    arrays = []
-    for name in (*COLUMNS, *FIT_COLUMNS):
+    statistics = statistics or {}
+    layout = _layout(tuple(statistics))
+    arrays: list[pa.Array | None] = [None] * len(layout.schema)
+    floats = np.full((len(layout.floats) + len(statistics), n), np.nan)
+    for row, (position, name) in enumerate(layout.floats):
         value = columns.get(name)
-        values = [value] * n if np.ndim(value) == 0 else value
+        if value is not None and not _fill_float(floats, row, value, n):
+            arrays[position] = pa.array(np.asarray(value, dtype=float))
+    for row, value in enumerate(statistics.values(), start=len(layout.floats)):
+        floats[row] = np.full(n, value, dtype=float)
+    ints = np.zeros((len(layout.ints), n), dtype=np.int64)
+    for row, (position, name) in enumerate(layout.ints):
+        value = columns.get(name)
+        if not _fill_int(ints, row, value, n):
+            arrays[position] = _typed(value, pa.int64(), n)
+    first_statistic = len(arrays) - len(statistics)
+    positions = [p for p, _ in layout.floats] + list(range(first_statistic, len(arrays)))
+    _slice_into(arrays, positions, floats)
+    _slice_into(arrays, [p for p, _ in layout.ints], ints)
+    for position, name, kind in layout.others:
+        arrays[position] = _typed(columns.get(name), kind, n)
+    return pa.Table.from_arrays(arrays, schema=layout.schema)
+
+
+class _Layout(NamedTuple):
+    """Where each column of result rows goes: float, whole-number (int64) or other columns."""
+
+    schema: pa.Schema
+    floats: tuple[tuple[int, str], ...]
+    ints: tuple[tuple[int, str], ...]
+    others: tuple[tuple[int, str, pa.DataType], ...]
+
+
+@lru_cache(maxsize=64)
+def _layout(statistics: tuple[str, ...]) -> _Layout:
+    """The schema of result rows with these data statistics, its columns by kind."""
+    schema = _schema(statistics)
+    floats, ints, others = [], [], []
+    for position, name in enumerate((*COLUMNS, *FIT_COLUMNS)):
         kind = schema.field(name).type
         if _dtype(name) == "float64":
-            arrays.append(pa.array(np.asarray(values, dtype=float), type=kind))
+            floats.append((position, name))
+        elif kind == pa.int64():
+            ints.append((position, name))
         else:
-            arrays.append(pa.array(values, type=kind, from_pandas=True))
-    for value in (statistics or {}).values():
-        arrays.append(pa.array(np.full(n, value, dtype=float)))
-    return pa.Table.from_arrays(arrays, schema=schema)
+            others.append((position, name, kind))
+    return _Layout(schema, tuple(floats), tuple(ints), tuple(others))
+
+
+_SCALARS = (int, float, str, bool, type(None), np.generic)
+_INT64 = range(-(2**63), 2**63)
+
+
+def _is_scalar(value: Any) -> bool:
+    """``np.ndim(value) == 0``, without converting a list to an array to find out."""
+    if isinstance(value, _SCALARS):
+        return True
+    if isinstance(value, list | tuple):
+        return False
+    return np.ndim(value) == 0
+
+
+def _fill_float(block: np.ndarray, row: int, value: Any, n: int) -> bool:
+    """Put a float column in ``block[row]``; ``False`` if it is not ``n`` long (left as is)."""
+    if _is_scalar(value):
+        block[row] = np.asarray([value], dtype=float)
+        return True
+    values = np.asarray(value, dtype=float)
+    if values.shape != (n,):
+        return False
+    block[row] = values
+    return True
+
+
+def _fill_int(block: np.ndarray, row: int, value: Any, n: int) -> bool:
+    """Put a whole-number column given as an int or int64 array in ``block[row]``.
+
+    ``False`` for anything else (missing values, other types), built as before instead.
+    """
+    if type(value) is int and value in _INT64:
+        block[row] = value
+        return True
+    if isinstance(value, np.ndarray) and value.dtype == np.int64 and value.shape == (n,):
+        block[row] = value
+        return True
+    return False
+
+
+def _slice_into(arrays: list[pa.Array | None], positions: list[int], block: np.ndarray) -> None:
+    """Fill the empty ``positions`` of ``arrays`` with the rows of ``block`` (one array)."""
+    n = block.shape[1]
+    whole = pa.array(block.reshape(-1))
+    for row, position in enumerate(positions):
+        if arrays[position] is None:
+            arrays[position] = whole.slice(row * n, n)
+
+
+def _typed(value: Any, kind: pa.DataType, n: int) -> pa.Array:
+    """One column of type ``kind`` (pandas' missing values become nulls)."""
+    if value is None:
+        return _nulls(kind, n)
+    if _is_scalar(value):
+        if type(value) is str:
+            return _strings((value,) * n, kind)
+        return pa.array([value] * n, type=kind, from_pandas=True)
+    if type(value) is list and all(type(v) is str for v in value):
+        return _strings(tuple(value), kind)
+    return pa.array(value, type=kind, from_pandas=True)
+
+
+@lru_cache(maxsize=256)
+def _strings(values: tuple[str, ...], kind: pa.DataType) -> pa.Array:
+    """A text column; model names, quantity names and kinds repeat from fit to fit."""
+    return pa.array(values, type=kind, from_pandas=True)
+
+
+@lru_cache(maxsize=64)
+def _nulls(kind: pa.DataType, n: int) -> pa.Array:
+    """A column of ``n`` nulls."""
+    return pa.nulls(n, kind)
 
 
 @lru_cache(maxsize=64)
