@@ -280,3 +280,12 @@ def test_summaries_from_the_diagnostics_sort_equal_a_fresh_sort(k, chains, draws
     for name in expected:
         np.testing.assert_array_equal(ours[name], expected[name])
     np.testing.assert_array_equal(ordered[valid], np.sort(pooled[valid], axis=-1))
+
+
+def test_warm_loads_the_kernels_once_per_process():
+    """warm() loads the compiled kernels on its first call and does nothing after."""
+    mcmc.warm()
+    before = mcmc.warm.cache_info().hits
+    mcmc.warm()
+    assert mcmc.warm.cache_info().hits == before + 1
+    assert mcmc._kernels.cache_info().currsize == 1

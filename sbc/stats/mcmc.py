@@ -44,6 +44,17 @@ def _kernels() -> ModuleType:
     return _mcmc_kernels
 
 
+@lru_cache(maxsize=1)
+def warm() -> None:
+    """Load the kernels now (compile them, the first time on a machine): once a process.
+
+    The first diagnosis of a process otherwise pays it: about 0.15 s from numba's on-disk
+    cache (0.3 s with numba's import), 5 s to compile. A worker with a fit timeout calls
+    this before its timed fits.
+    """
+    diagnose(np.arange(8.0).reshape(1, 2, 4))
+
+
 @lru_cache(maxsize=16)
 def _blom_table(n: int) -> np.ndarray:
     """Blom's normal scores of the ranks ``1, 1.5, 2, ..., n`` among ``n`` values (read-only).
