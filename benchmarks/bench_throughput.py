@@ -192,7 +192,7 @@ BREAKDOWN_PARTS: tuple[tuple[str, str], ...] = (
     ("khat", "Pareto k-hat of an approximation's importance ratios"),
     ("estimands", "the model's estimand function"),
     ("test_quantities", "test quantities at every draw (Prepared.test_quantities)"),
-    ("diagnose", "R-hat, bulk and tail ESS (sbc.stats.mcmc.diagnose)"),
+    ("diagnose", "R-hat, bulk and tail ESS and the sort (sbc.stats.mcmc.diagnose_sorted)"),
     ("ranks", "thinning factor, thinning, ranks and PIT values"),
     ("summaries", "posterior summaries and the fit's health (summarize, diagnostics_summary)"),
     ("prediction", "held-out replicates' and in-sample elpd, PSIS-LOO, LOGO, RMSE (predict)"),
@@ -253,7 +253,7 @@ def _breakdown(model_name: str, simulations: int, prediction: bool = True) -> di
         clock.patch(type(fitter), "fit", "backend fit")
         clock.patch(fitting, "prepare_design", "simulate")
         clock.patch(fitting.Prepared, "test_quantities", "test_quantities")
-        clock.patch(fitting, "diagnose", "diagnose")
+        clock.patch(fitting, "diagnose_sorted", "diagnose")
         for name in ("thinning_factor", "thin", "rank_statistic", "fractional_rank"):
             clock.patch(fitting, name, "ranks")
         for name in ("summarize", "diagnostics_summary"):

@@ -7,9 +7,11 @@ import pytest
 from arviz_stats.base import array_stats
 from hypothesis import example, given
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
+from sbc.stats import _mcmc_kernels as kernels
 from sbc.stats import mcmc
+from sbc.stats.posterior import summarize
 
 
 def _ar1(rng, shape, rho):
@@ -18,6 +20,30 @@ def _ar1(rng, shape, rho):
     for t in range(1, shape[-1]):
         x[..., t] = rho * x[..., t - 1] + noise[..., t]
     return x
+
+
+def _autocov(x):
+    """Autocovariances of each row at every lag by FFT (arviz-stats' ``autocov``)."""
+    n = x.shape[-1]
+    m = 2 * n
+    centred = x - x.mean(axis=-1, keepdims=True)
+    spectrum = np.fft.rfft(centred, n=m, axis=-1)
+    return np.fft.irfft(spectrum * np.conjugate(spectrum), n=m, axis=-1)[..., :n] / n
+
+
+def _ess(x, every_lag=False):
+    """The kernel's ESS of ``(chain, draw)`` values: its own lags, or every lag by FFT."""
+    x = np.ascontiguousarray(x, dtype=float)
+    n_chain, n_draw = x.shape
+    acov = _autocov(x) if every_lag else np.empty_like(x)
+    filled = n_draw if every_lag else 0
+    work = np.empty((n_chain, n_draw + kernels.PAD))
+    return kernels.ess(x, acov, filled, float(1 / np.log10(x.size)), work)
+
+
+def _blom(values):
+    """Blom's normal scores of each row's average ranks, as arviz-stats computes them."""
+    return special.ndtri((stats.rankdata(values, axis=-1) - 0.375) / (values.shape[-1] + 0.25))
 
 
 def _arviz(x):
@@ -61,11 +87,12 @@ def test_constant_and_too_short_draws_match_arviz_stats():
             np.testing.assert_allclose(b, a, equal_nan=True)
 
 
-@pytest.mark.parametrize("shape", [(3, 7), (2, 500), (1, 1)])
-def test_ranks_equal_scipy_rankdata(shape):
-    """Batched ranks with averaged ties equal scipy.stats.rankdata row by row."""
-    x = np.round(np.random.default_rng(0).normal(size=shape) * 3)
-    np.testing.assert_array_equal(mcmc._ranks(x), stats.rankdata(x, axis=-1))
+@given(st.integers(1, 5000), st.integers(0, 10), st.integers(0, 2**32 - 1))
+def test_pairwise_sum_is_numpys_bit_for_bit(n, start, seed):
+    """The kernels' pairwise sum of a slice is numpy.sum's, bit for bit, short or long."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n + start) * 10.0 ** rng.uniform(-3, 3, size=n + start)
+    assert kernels.pairwise_sum(a, start, n) == np.sum(a[start:])
 
 
 @given(
@@ -95,48 +122,59 @@ def test_diagnose_equals_the_separate_estimators(k, chains, draws, rho, ties, se
     st.sampled_from(["continuous", "rounded", "indicator"]),
     st.integers(0, 2**32 - 1),
 )
-def test_batched_geyer_equals_arviz_stats_loop_bit_for_bit(chains, draws, rho, kind, seed):
-    """The ESS of every row, Geyer's sequence batched, is arviz-stats' loop's to the bit."""
+def test_geyer_sequence_equals_arviz_stats_loop_bit_for_bit(chains, draws, rho, kind, seed):
+    """Given the same autocovariances, the kernel's ESS is arviz-stats' loop's to the bit."""
     x = _ar1(np.random.default_rng(seed), (chains, draws), rho)
     if kind == "rounded":
         x = np.round(x)
     elif kind == "indicator":
         x = (x > 0).astype(float)
-    with pytest.MonkeyPatch.context() as patch:  # arviz-stats' loop on our autocovariances
-        patch.setattr(array_stats, "autocov", lambda ary, axis=-1: mcmc._autocov(ary[None])[0])
+    with pytest.MonkeyPatch.context() as patch:  # arviz-stats' loop on the FFT's values
+        patch.setattr(array_stats, "autocov", lambda ary, axis=-1: _autocov(ary))
         expected = array_stats._ess(x)
-    np.testing.assert_array_equal(mcmc._ess(x[None], lags=None), [expected])
+    np.testing.assert_array_equal(_ess(x, every_lag=True), expected)
 
 
 @given(
-    st.integers(1, 3),
     st.integers(1, 4),
-    st.integers(65, 1200),
-    st.sampled_from([-0.5, 0.0, 0.5, 0.95, 0.999]),
+    st.integers(4, 1200),
+    st.sampled_from([-0.5, 0.0, 0.5, 0.95, 0.99, 0.999]),
     st.sampled_from(["continuous", "rounded", "indicator"]),
     st.integers(0, 2**32 - 1),
 )
-@example(k=2, chains=2, draws=1000, rho=0.99, kind="continuous", seed=0)  # past the short lags
-def test_ess_from_the_first_lags_equals_ess_from_every_lag(k, chains, draws, rho, kind, seed):
-    """The ESS from the first lags' products equals the ESS from every lag's FFT."""
-    x = _ar1(np.random.default_rng(seed), (k, chains, draws), rho)
+@example(chains=4, draws=500, rho=0.99, kind="continuous", seed=0)  # many blocks of lags
+def test_ess_from_the_lags_read_equals_ess_from_every_lag(chains, draws, rho, kind, seed):
+    """The ESS from the lags Geyer's sequence reads, block by block, equals every lag's FFT."""
+    x = _ar1(np.random.default_rng(seed), (chains, draws), rho)
     if kind == "rounded":
         x = np.round(x)
     elif kind == "indicator":
         x = (x > 0).astype(float)
-    np.testing.assert_allclose(
-        mcmc._ess(x), mcmc._ess(x, lags=None), rtol=1e-12, atol=0, equal_nan=True
-    )
+    np.testing.assert_allclose(_ess(x), _ess(x, every_lag=True), rtol=1e-12, atol=0)
 
 
-@given(st.integers(1, 40), st.integers(65, 600), st.integers(0, 2**32 - 1))
-def test_short_autocovariances_equal_the_fft_ones(lags, n, seed):
-    """Autocovariances at the first lags by blocked products equal the FFT's at those lags."""
+def test_long_geyer_sequences_read_many_blocks_and_equal_arviz_stats():
+    """AR(1) draws with phi = 0.99 run Geyer's sequence far past the first lags: arviz's ESS."""
+    rng = np.random.default_rng(3)
+    x = _ar1(rng, (3, 2, 1000), 0.99)
+    for q, ess in zip(x, mcmc.ess_bulk(x), strict=True):
+        np.testing.assert_allclose(ess, _arviz(q)[1], rtol=1e-12)
+    z = _blom(mcmc._split(x[:1]).reshape(1, -1)).reshape(4, 500)
+    acov = _autocov(z)
+    rho = 1 - (acov[:, 0].mean() - acov.mean(axis=0)) / acov[:, 0].mean()
+    assert (rho[1:60:2] + rho[2:61:2] > 0).all()  # stops past lag 60: eight blocks or more
+
+
+@given(st.integers(1, 40), st.integers(1, 600), st.integers(0, 2**32 - 1))
+def test_autocovariance_blocks_equal_the_fft_ones(lags, n, seed):
+    """Autocovariances from the kernel's passes of eight lags equal the FFT's at those lags."""
     x = np.random.default_rng(seed).normal(size=(3, n)) + 5.0
-    centred = x - x.mean(axis=-1, keepdims=True)
-    np.testing.assert_allclose(
-        mcmc._autocov_short(centred, lags), mcmc._autocov(x[None])[0][:, :lags], atol=1e-14
-    )
+    lags = min(lags, n)
+    work = np.zeros((3, n + kernels.PAD))
+    work[:, :n] = x - x.mean(axis=-1, keepdims=True)
+    acov = np.full((3, n), np.nan)
+    kernels._autocov_block(work, acov, 0, lags)
+    np.testing.assert_allclose(acov[:, :lags], _autocov(x)[:, :lags], atol=1e-14)
 
 
 @given(
@@ -156,8 +194,10 @@ def test_scores_from_the_table_equal_ndtri_of_the_ranks(k, n, kind, seed):
         x[:] = 1.0
     order = np.argsort(x, axis=-1)
     ordered = np.take_along_axis(x, order, axis=-1)
-    expected = mcmc._normal_scores(mcmc._ranks_from_sorted(ordered, order), n)
-    np.testing.assert_array_equal(mcmc._scores_from_sorted(ordered, order), expected)
+    ours = np.empty_like(x)
+    for row, (o, i) in enumerate(zip(ordered, order, strict=True)):
+        kernels.scores(o, i, mcmc._blom_table(n), ours[row])
+    np.testing.assert_array_equal(ours, _blom(x))
 
 
 @given(
@@ -173,22 +213,28 @@ def test_folded_scores_from_the_sort_equal_a_fresh_sort(k, chains, draws, ties, 
     if ties:
         x = np.round(x * 2)
     order = np.argsort(x, axis=-1)
+    ordered = np.take_along_axis(x, order, axis=-1)
+    n = x.shape[-1]
+    ours = np.empty_like(x)
+    merged, target = np.empty(n), np.empty(n, dtype=order.dtype)
+    for row, (o, i) in enumerate(zip(ordered, order, strict=True)):
+        kernels.folded_scores(o, i, mcmc._blom_table(n), ours[row], merged, target)
     median = np.median(x, axis=-1)
-    ours = mcmc._folded_scores(np.take_along_axis(x, order, axis=-1), order)
-    np.testing.assert_array_equal(ours, mcmc._z_scale(np.abs(x - median[:, None])))
+    np.testing.assert_array_equal(ours, _blom(np.abs(x - median[:, None])))
 
 
-@given(st.integers(1, 3), st.integers(1, 40), st.booleans(), st.integers(0, 2**32 - 1))
-def test_median_of_sorted_rows_is_numpys_bit_for_bit(k, n, ties, seed):
-    """The median read from sorted rows is numpy.median's value, for odd and even lengths."""
-    x = np.random.default_rng(seed).normal(size=(k, n)) * 1e3
+@given(st.integers(2, 4), st.integers(2, 300), st.booleans(), st.integers(0, 2**32 - 1))
+def test_rhat_kernel_is_arviz_stats_rhat_bit_for_bit(chains, draws, ties, seed):
+    """The kernel's R-hat of (chain, draw) values is arviz-stats' _rhat, bit for bit."""
+    x = _ar1(np.random.default_rng(seed), (chains, draws), 0.5)
     if ties:
-        x = np.round(x / 500)
-    ours = mcmc._median_sorted(np.sort(x, axis=-1))
-    np.testing.assert_array_equal(ours, np.median(x, axis=-1))
+        x = np.round(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = array_stats._rhat(x)
+    np.testing.assert_array_equal(kernels.rhat(x, np.empty(draws)), expected)
 
 
-@pytest.mark.parametrize("rho", [0.0, 0.3, 0.9, 0.995])
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.9, 0.99, 0.995])
 @pytest.mark.parametrize("repeats", [False, True])
 def test_diagnose_of_a_default_fit_equals_arviz_stats(rho, repeats):
     """At a default fit's shape (12 quantities, 2 x 1000 draws) diagnose equals arviz-stats."""
@@ -202,3 +248,44 @@ def test_diagnose_of_a_default_fit_equals_arviz_stats(rho, repeats):
     ]
     for a, b in zip(expected, mcmc.diagnose(x), strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=0)
+
+
+@given(
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(1, 120),
+    st.sampled_from(["continuous", "ties", "nan", "signed zeros"]),
+    st.integers(0, 2**32 - 1),
+)
+@example(k=2, chains=2, draws=1000, kind="ties", seed=0)  # a default fit's shape
+def test_summaries_from_the_diagnostics_sort_equal_a_fresh_sort(k, chains, draws, kind, seed):
+    """Summaries from diagnose_sorted's sort equal summarize(pooled)'s (no sort: odd draws)."""
+    x = _ar1(np.random.default_rng(seed), (k, chains, draws), 0.5)
+    if kind == "ties":
+        x = np.round(x)
+    elif kind == "nan":
+        x[0, 0, -1] = np.nan
+    elif kind == "signed zeros":
+        x = np.where(np.round(x) == 0, np.copysign(0.0, x), np.round(x))
+    *diagnostics, ordered = mcmc.diagnose_sorted(x)
+    for a, b in zip(diagnostics, mcmc.diagnose(x), strict=True):
+        np.testing.assert_array_equal(a, b)
+    pooled = x.reshape(k, -1)
+    valid = ~np.isnan(pooled).any(axis=-1)
+    if draws % 2 or draws < 4 or not valid.any():
+        assert ordered is None
+        return
+    expected, ours = summarize(pooled), summarize(pooled, ordered)
+    assert expected.keys() == ours.keys()
+    for name in expected:
+        np.testing.assert_array_equal(ours[name], expected[name])
+    np.testing.assert_array_equal(ordered[valid], np.sort(pooled[valid], axis=-1))
+
+
+def test_warm_loads_the_kernels_once_per_process():
+    """warm() loads the compiled kernels on its first call and does nothing after."""
+    mcmc.warm()
+    before = mcmc.warm.cache_info().hits
+    mcmc.warm()
+    assert mcmc.warm.cache_info().hits == before + 1
+    assert mcmc._kernels.cache_info().currsize == 1

@@ -31,7 +31,7 @@ from sbc.results.schema import (
     result_rows,
 )
 from sbc.scenario import Model, Process, Scenario, Simulation
-from sbc.stats.mcmc import diagnose
+from sbc.stats.mcmc import diagnose_sorted
 from sbc.stats.posterior import diagnostics_summary, summarize
 from sbc.stats.ranks import fractional_rank, rank_statistic, thin, thinning_factor
 
@@ -369,11 +369,12 @@ def _statistics(
     names = prepared.names
     stacked = np.stack([np.asarray(derived[n], dtype=float) for n in names])  # (k, chain, draw)
     k = len(prepared.estimands)
+    ordered = None  # the pooled draws sorted, when diagnose_sorted's sort gives them
     if independent:
         rhat = ess_bulk = ess_tail = np.full(len(names), np.nan)
         factor = fixed_thin or 1
     else:
-        rhat, ess_bulk, ess_tail = diagnose(stacked)
+        rhat, ess_bulk, ess_tail, ordered = diagnose_sorted(stacked)
         factor = (
             fixed_thin
             if fixed_thin is not None
@@ -388,7 +389,7 @@ def _statistics(
         "max_rank": max_rank,
         "pit": fractional_rank(ranks, max_rank, rng),
         "thin": factor,
-        **summarize(pooled),
+        **summarize(pooled, ordered),
         "rhat": rhat,
         "ess_bulk": ess_bulk,
         "ess_tail": ess_tail,

@@ -22,6 +22,7 @@ from sbc import registry
 from sbc.engine.task import Task, run_task, uncompilable
 from sbc.errors import one_line
 from sbc.results.schema import SIMULATION_FAILED, concat_rows, result_rows
+from sbc.stats import mcmc
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
@@ -93,9 +94,10 @@ def work(job: Job) -> pa.Table:
     """Run one simulation in a worker (its result rows); never raises for a scenario's own errors.
 
     A simulation whose data cannot be simulated gets one error row per (model, estimand)
-    rather than stopping the run. With a fit timeout, every model is compiled first (not
-    timed), then each is fitted under a timer that raises :class:`FitTimeout` inside the
-    fit, so the fit is recorded with that error by :func:`sbc.engine.task.fit_model`.
+    rather than stopping the run. With a fit timeout, every model and the diagnostics'
+    kernels are compiled first (not timed), then each is fitted under a timer that raises
+    :class:`FitTimeout` inside the fit, so the fit is recorded with that error by
+    :func:`sbc.engine.task.fit_model`.
     """
     keep_freed_memory()
     with one_blas_thread():
@@ -111,6 +113,7 @@ def _work(job: Job) -> pa.Table:
         broken = _uncompilable(task)
         if broken is not None:  # the run stops on it (sbc.engine.failfast)
             return run_task(replace(task, models=(broken,)))
+        mcmc.warm()  # R-hat and ESS kernels: loaded (or compiled) once, not timed
         return concat_rows(
             [_timed(replace(task, models=(m,)), job.fit_timeout) for m in task.models]
         )

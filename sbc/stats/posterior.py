@@ -16,13 +16,16 @@ def quantile_column(q: float) -> str:
     return f"q{100 * q:g}"
 
 
-def summarize(draws: np.ndarray) -> dict[str, np.ndarray]:
+def summarize(draws: np.ndarray, ordered: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Mean, sd and :data:`QUANTILES` of each row of pooled draws.
 
     Parameters
     ----------
     draws : ndarray of shape (k, n)
         ``n`` pooled draws of each of ``k`` quantities.
+    ordered : ndarray of shape (k, n), optional
+        Each row of ``draws`` already sorted (e.g. by
+        :func:`sbc.stats.mcmc.diagnose_sorted`), so as not to sort again; the same values.
 
     Returns
     -------
@@ -31,12 +34,14 @@ def summarize(draws: np.ndarray) -> dict[str, np.ndarray]:
     """
     draws = np.asarray(draws, dtype=float)
     out = {"post_mean": draws.mean(axis=-1), "post_sd": draws.std(axis=-1, ddof=1)}
-    for q, values in zip(QUANTILES, sorted_quantiles(draws, QUANTILES), strict=True):
+    for q, values in zip(QUANTILES, sorted_quantiles(draws, QUANTILES, ordered), strict=True):
         out[quantile_column(q)] = values
     return out
 
 
-def sorted_quantiles(draws: np.ndarray, levels: tuple[float, ...]) -> np.ndarray:
+def sorted_quantiles(
+    draws: np.ndarray, levels: tuple[float, ...], ordered: np.ndarray | None = None
+) -> np.ndarray:
     """``numpy.quantile(draws, levels, axis=-1)`` (its default, linear method) from one sort.
 
     ``numpy.quantile`` partitions the rows once per level; one sort and an interpolation
@@ -50,12 +55,15 @@ def sorted_quantiles(draws: np.ndarray, levels: tuple[float, ...]) -> np.ndarray
         Draws of ``k`` quantities.
     levels : tuple of float
         Quantile levels in [0, 1].
+    ordered : ndarray of shape (k, n), optional
+        Each row of ``draws`` already sorted (the values of rows with a NaN do not matter):
+        the sort is skipped.
 
     Returns
     -------
     ndarray of shape (len(levels), k)
     """
-    ordered = np.sort(draws, axis=-1)
+    ordered = np.sort(draws, axis=-1) if ordered is None else ordered
     n = ordered.shape[-1]
     position = np.asarray(levels, dtype=float) * (n - 1)
     low = np.floor(position).astype(int)
