@@ -365,7 +365,8 @@ def _command(simulations: int, model: str = "partial", cold: bool = False) -> fl
     """Wall time of ``sbc run heights --models MODEL -n N --jobs 2``, as a user runs it.
 
     With ``cold``, PyTensor's compile directory (its numba cache and sbc's cached nutpie
-    wrappers, :mod:`sbc.backends.nutpie_cache`) is a new, empty one: a first run.
+    wrappers, :mod:`sbc.backends.nutpie_cache`) and numba's own cache directory (the R-hat
+    and ESS kernels, :mod:`sbc.stats._mcmc_kernels`) are new, empty ones: a first run.
     """
     sbc = Path(sys.executable).parent / "sbc"
     with tempfile.TemporaryDirectory() as folder:
@@ -374,6 +375,7 @@ def _command(simulations: int, model: str = "partial", cold: bool = False) -> fl
             flags = os.environ.get("PYTENSOR_FLAGS", "")
             compiledir = f"base_compiledir={Path(folder) / 'pytensor'}"
             env["PYTENSOR_FLAGS"] = f"{flags},{compiledir}" if flags else compiledir
+            env["NUMBA_CACHE_DIR"] = str(Path(folder) / "numba")
         start = time.perf_counter()
         subprocess.run(
             [
