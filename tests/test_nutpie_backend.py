@@ -92,6 +92,19 @@ def test_heights_results_identical_for_one_and_two_jobs(tmp_path):
     )
 
 
+def test_kept_draws_read_through_a_slice_when_they_are_one_run():
+    """A mask of kept draws that is one run becomes a slice; any other mask stays a mask."""
+    from sbc.backends.nutpie import _selector
+
+    values = np.arange(10.0)
+    run = np.r_[np.zeros(3, bool), np.ones(7, bool)]
+    assert _selector(run) == slice(3, 10)
+    gaps = run.copy()
+    gaps[5] = False
+    for mask in (gaps, np.zeros(10, bool)):
+        np.testing.assert_array_equal(values[_selector(mask)], values[mask])
+
+
 def test_arrow_conversion_equals_nutpie_own_conversion(design, datasets):
     """Draws, divergences and step counts from the raw Arrow trace equal nutpie's DataTree."""
     import nutpie

@@ -175,7 +175,10 @@ def arrow_posterior(
         Draws of shape ``(chain, draw, *shape)``, post-warm-up divergences, and the mean
         leapfrog steps and tree depth of the kept draws.
     """
-    kept = [~_column(stats, "tuning").to_numpy(zero_copy_only=False) for stats in stat_batches]
+    kept = [
+        _selector(~_column(stats, "tuning").to_numpy(zero_copy_only=False))
+        for stats in stat_batches
+    ]
 
     def kept_stat(name: str) -> np.ndarray:
         return np.concatenate(
@@ -192,6 +195,18 @@ def arrow_posterior(
         grad_evals=float(steps.mean()) if steps.size else float("nan"),
         tree_depth=float(depth.mean()) if depth.size else float("nan"),
     )
+
+
+def _selector(keep: np.ndarray) -> slice | np.ndarray:
+    """``keep`` (a mask of the draws kept) as a slice when it is one run of draws.
+
+    nutpie's warm-up draws come first, so the kept draws are one run: read through a
+    slice, each column is a view until the chains are stacked, not a copy made by a mask.
+    """
+    where = np.flatnonzero(keep)
+    if where.size and where[-1] - where[0] + 1 == where.size:
+        return slice(int(where[0]), int(where[-1]) + 1)
+    return keep
 
 
 def _column(batch: Any, name: str) -> Any:
@@ -211,13 +226,13 @@ class ArrowDraws(Mapping[str, np.ndarray]):
     ----------
     batches : list
         One Arrow record batch of draws per chain.
-    kept : list of ndarray of bool
-        The draws of each chain kept (after warm-up).
+    kept : list of slice or ndarray of bool
+        The draws of each chain kept (after warm-up), as :func:`_selector` gives them.
     skip : set of str
         Columns that are not variables of the posterior.
     """
 
-    def __init__(self, batches: list[Any], kept: list[np.ndarray], skip: set[str]) -> None:
+    def __init__(self, batches: list[Any], kept: list[slice | np.ndarray], skip: set[str]) -> None:
         self._batches, self._kept = batches, kept
         self._names = [n for n in batches[0].column_names if n not in skip]
         self._read: dict[str, np.ndarray] = {}
