@@ -370,7 +370,11 @@ class Scenario:
         return out
 
     def quantities(
-        self, params: Params, data: Mapping[str, np.ndarray], design: Any
+        self,
+        params: Params,
+        data: Mapping[str, np.ndarray],
+        design: Any,
+        pointwise: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Every test quantity at ``params`` (the truth, or a batch of posterior draws).
 
@@ -382,6 +386,9 @@ class Scenario:
             The simulated data set.
         design : object
             The scenario's design.
+        pointwise : ndarray, optional
+            ``likelihood.pointwise(params, data, design)`` when the caller has it already
+            (the per-fit prediction needs it too): not computed again.
 
         Returns
         -------
@@ -391,7 +398,9 @@ class Scenario:
         """
         out: dict[str, np.ndarray] = {}
         if self.likelihood is not None:
-            pointwise = np.asarray(self.likelihood.pointwise(params, data, design), dtype=float)
+            if pointwise is None:
+                pointwise = self.likelihood.pointwise(params, data, design)
+            pointwise = np.asarray(pointwise, dtype=float)
             labels, index = self.likelihood.groups(design) if self.likelihood.groups else ([], None)
             labels = labels if len(labels) <= MAX_GROUPS else []
             if labels and np.isfinite(pointwise).all():

@@ -89,6 +89,7 @@ def predict(
     draws: Mapping[str, np.ndarray],
     params: Mapping[str, np.ndarray],
     rng: np.random.Generator,
+    fitted: np.ndarray | None = None,
 ) -> tuple[dict[str, float], np.ndarray | None]:
     """Prediction columns of one fit, and its pointwise PSIS-LOO values.
 
@@ -110,6 +111,10 @@ def predict(
         Its estimand draws, ``(chain, draw)`` each.
     rng : numpy.random.Generator
         The fit's prediction stream (draws of new groups' parameters).
+    fitted : ndarray of shape (draw, n), optional
+        The likelihood of each fitted observation at every draw, when already computed
+        (for the test quantities; the draws of all chains in the order of
+        ``params[...].reshape(-1)``): not computed again.
 
     Returns
     -------
@@ -124,7 +129,8 @@ def predict(
     if likelihood is None:
         return {}, None
     out = dict.fromkeys(PREDICTION_COLUMNS, np.nan)
-    fitted = _pointwise(scenario, params, data, design)
+    if fitted is None:
+        fitted = _pointwise(scenario, params, data, design)
     loo, khat = psis_loo(fitted)
     out["elpd_in"] = float(lpd(fitted).sum())
     out["elpd_loo"], out["elpd_loo_se"] = float(loo.sum()), total_se(loo)

@@ -146,17 +146,37 @@ class Prepared:
         """Estimands, then test quantities: the rows of each fit."""
         return list(self.truth)
 
-    def test_quantities(self, derived: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def batch(self, derived: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The estimand draws of all chains as one batch of ``chain x draw`` values."""
+        return {e: np.reshape(derived[e], -1) for e in self.estimands}
+
+    def pointwise(self, derived: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """The likelihood of each observation at every draw, ``(chain x draw, n)``.
+
+        Computed once for the test quantities and the prediction, which both need it
+        (``None`` without test quantities or a likelihood: the prediction computes its own).
+        """
+        likelihood = self.scenario.likelihood
+        if not self.with_quantities or likelihood is None:
+            return None
+        values = likelihood.pointwise(self.batch(derived), self.simulation.data, self.design)
+        values = np.asarray(values, dtype=float)
+        return values.reshape(-1, values.shape[-1])
+
+    def test_quantities(
+        self, derived: Mapping[str, np.ndarray], pointwise: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Test quantities at every posterior draw, ``(chain, draw)`` each.
 
         The draws of all chains go to the scenario as one batch of ``chain x draw`` values
         (a one-dimensional batch, as for one chain): one call instead of one per chain.
+        ``pointwise`` is :meth:`pointwise` when already computed.
         """
         if not self.with_quantities:
             return {}
         shape = np.shape(derived[self.estimands[0]])
-        batch = {e: np.reshape(derived[e], -1) for e in self.estimands}
-        values = self.scenario.quantities(batch, self.simulation.data, self.design)
+        data, design = self.simulation.data, self.design
+        values = self.scenario.quantities(self.batch(derived), data, design, pointwise)
         return {name: np.reshape(value, shape) for name, value in values.items()}
 
 
@@ -285,9 +305,10 @@ def fit_model(prepared: Prepared, model: Model, task: Task) -> tuple[pa.Table, n
             missing = [e for e in prepared.estimands if e not in derived]
             if missing:
                 raise KeyError(f"model {model.name} yields no draws for {', '.join(missing)}")
-            derived |= prepared.test_quantities(derived)
+            fitted = prepared.pointwise(derived)  # for test quantities and prediction
+            derived |= prepared.test_quantities(derived, fitted)
             stats = _statistics(derived, prepared, task.thin, rng, posterior.independent)
-            prediction, loo = _prediction(prepared, model, task, posterior.draws, derived)
+            prediction, loo = _prediction(prepared, model, task, posterior.draws, derived, fitted)
         except Exception as exc:
             text = "".join(traceback.format_exception_only(exc)).strip()
             if fitter is None:
@@ -324,11 +345,13 @@ def _prediction(
     task: Task,
     draws: Mapping[str, np.ndarray],
     derived: Mapping[str, np.ndarray],
+    fitted: np.ndarray | None = None,
 ) -> tuple[dict[str, float], np.ndarray | None]:
     """The fit's prediction columns (:func:`sbc.engine.predict.predict`).
 
-    Posterior SBC fits the real data joined with new data, so it has none (nor a run
-    without prediction, :attr:`Task.prediction`). A prediction
+    ``fitted`` is the likelihood at every draw when the test quantities computed it
+    (:meth:`Prepared.pointwise`). Posterior SBC fits the real data joined with new data, so
+    it has none (nor a run without prediction, :attr:`Task.prediction`). A prediction
     that raises (a model's ``new_groups`` that does not fit its draws ...) costs only these
     columns: the error is kept as a warning of the fit, whose ranks stand.
     """
@@ -344,6 +367,7 @@ def _prediction(
             draws,
             {e: derived[e] for e in prepared.estimands},
             seeding.prediction_rng(task.seed, task.simulation, model.name),
+            fitted,
         )
     except Exception as exc:
         text = "".join(traceback.format_exception_only(exc)).strip()
