@@ -29,7 +29,15 @@ from sbc.results.schema import (
 )
 from sbc.scenario import Process
 from sbc.stats import comparison
-from sbc.stats.predictive import group_sums, logsumexp, lpd, psis_loo, total_se
+from sbc.stats.predictive import (
+    _psis_block,
+    group_sums,
+    logsumexp,
+    lpd,
+    psis_log_weights,
+    psis_loo,
+    total_se,
+)
 from sbc.workflows.run import run_sbc
 from sbc.workflows.sweep import SpecError, load_spec
 from tests.helpers import run
@@ -62,6 +70,19 @@ def test_psis_loo_equals_arviz_stats(draws, n, scale, heavy, seed):
     expected_elpd, expected_khat = _arviz_loo(loglik)
     np.testing.assert_allclose(elpd, expected_elpd, rtol=1e-12, atol=1e-11)
     np.testing.assert_allclose(khat, expected_khat, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 129, 257, 1000])
+def test_psis_in_blocks_equals_one_block(n):
+    """Many observations smoothed block by block give each one's values of a single block."""
+    rng = np.random.default_rng(n)
+    loglik = rng.normal(size=(400, n)) * rng.gamma(1.0, size=n) * 3 - 3
+    loglik[:, 0] = -np.abs(rng.standard_t(1.5, size=400)) * 3
+    weights, khat = _psis_block(-loglik)
+    elpd, khat_loo = psis_loo(loglik)
+    np.testing.assert_array_equal(elpd, logsumexp(weights + loglik, axis=0))
+    np.testing.assert_array_equal(khat_loo, khat)
+    np.testing.assert_array_equal(psis_log_weights(-loglik)[0], weights)
 
 
 def test_logsumexp_and_lpd_equal_scipy():

@@ -20,6 +20,8 @@ precision.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 KHAT_THRESHOLD = 0.7
@@ -87,8 +89,24 @@ def _gpd_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok, k, np.nan), np.where(ok, sigma, np.nan)
 
 
+PSIS_BLOCK = 128
+"""Columns smoothed together by :func:`psis_log_weights` and :func:`psis_loo`.
+
+The generalised-Pareto fit's grid holds 41 x 134 values per column, so one block of 8000
+columns (heights with 400 countries) needs 350 MB of temporaries, and a block of 128
+columns 6 MB. Measured with 2000 draws, repeated calls, one block against blocks of at most
+128 columns, ms: 80 columns 3.8 / 3.9; 320 columns 16.7 / 16.2; 2000 columns 155 / 103;
+8000 columns 670 / 419 (the first call, on fresh memory, 3.7 s against 0.5 s). Blocks of
+16, 32 and 64 columns were slower on 80 columns (5.0, 4.5, 4.2 ms); 128 costs nothing on
+the default designs. The blocks are as even as can be (:func:`_blocks`), and each
+column's values are the same whatever its block (``tests/test_predictive.py``)."""
+
+
 def psis_log_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pareto-smoothed, normalised log importance weights of each column, and their k-hat.
+
+    Columns are smoothed :data:`PSIS_BLOCK` at a time; each column's values are the same
+    whatever the block.
 
     Parameters
     ----------
@@ -102,7 +120,28 @@ def psis_log_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     khat : ndarray of shape (n,)
         Pareto k-hat of each column's ratios.
     """
-    ratio = np.ascontiguousarray(np.asarray(log_ratio, dtype=float).T)  # (n, draw)
+    log_ratio = np.asarray(log_ratio, dtype=float)
+    blocks = [_psis_block(log_ratio[:, columns]) for columns in _blocks(log_ratio.shape[1])]
+    if len(blocks) == 1:
+        return blocks[0]
+    return np.concatenate([w for w, _ in blocks], axis=1), np.concatenate([k for _, k in blocks])
+
+
+def _blocks(n: int) -> list[slice]:
+    """``n`` columns in blocks of at most :data:`PSIS_BLOCK`, as even as can be (one if few).
+
+    Every block of several has at least two columns: NumPy sums a single column down its
+    contiguous draws pairwise, several columns row by row, and the sums of a column must
+    not depend on its block.
+    """
+    count = max(1, -(-n // PSIS_BLOCK))
+    edges = [round(i * n / count) for i in range(count + 1)]
+    return [slice(a, b) for a, b in pairwise(edges)]
+
+
+def _psis_block(log_ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`psis_log_weights` of one block of columns, all at once."""
+    ratio = np.ascontiguousarray(log_ratio.T)  # (n, draw)
     draws = ratio.shape[1]
     m = _tail_length(draws)
     ratio -= ratio.max(axis=1, keepdims=True)
@@ -149,8 +188,14 @@ def psis_loo(loglik: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Pareto k-hat of its importance weights (above :data:`KHAT_THRESHOLD`: unreliable).
     """
     loglik = np.asarray(loglik, dtype=float)
-    log_weights, khat = psis_log_weights(-loglik)
-    return logsumexp(log_weights + loglik, axis=0), khat
+    blocks = []
+    for columns in _blocks(loglik.shape[1]):  # see PSIS_BLOCK
+        block = loglik[:, columns]
+        log_weights, khat = _psis_block(-block)
+        blocks.append((logsumexp(log_weights + block, axis=0), khat))
+    if len(blocks) == 1:
+        return blocks[0]
+    return np.concatenate([e for e, _ in blocks]), np.concatenate([k for _, k in blocks])
 
 
 def total_se(pointwise: np.ndarray) -> float:
