@@ -193,7 +193,7 @@ BREAKDOWN_PARTS: tuple[tuple[str, str], ...] = (
     ("trace", "reading the draws (nutpie's Arrow trace; an approximation's stored variables)"),
     ("khat", "Pareto k-hat of an approximation's importance ratios"),
     ("estimands", "the model's estimand function"),
-    ("test_quantities", "test quantities at every draw (Prepared.test_quantities)"),
+    ("test_quantities", "test quantities at every draw (Prepared.pointwise, .test_quantities)"),
     ("diagnose", "R-hat, bulk and tail ESS and the sort (sbc.stats.mcmc.diagnose_sorted)"),
     ("ranks", "thinning factor, thinning, ranks and PIT values"),
     ("summaries", "posterior summaries and the fit's health (summarize, diagnostics_summary)"),
@@ -255,6 +255,7 @@ def _breakdown(model_name: str, simulations: int, prediction: bool = True) -> di
         clock.patch(type(fitter), "fit", "backend fit")
         clock.patch(fitting, "prepare_design", "simulate")
         clock.patch(fitting.Prepared, "test_quantities", "test_quantities")
+        clock.patch(fitting.Prepared, "pointwise", "test_quantities")  # also prediction's
         clock.patch(fitting, "diagnose_sorted", "diagnose")
         for name in ("thinning_factor", "thin", "rank_statistic", "fractional_rank"):
             clock.patch(fitting, name, "ranks")
