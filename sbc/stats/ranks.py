@@ -36,10 +36,10 @@ def thinning_factor(
     draws = np.asarray(draws, dtype=float)
     if draws.shape[-1] < 4:
         return 1
-    if ess_bulk is None:
-        ess_bulk = mcmc.ess_bulk(draws)
-    if ess_tail is None:
-        ess_tail = mcmc.ess_tail(draws, prob=0.95)
+    if ess_bulk is None or ess_tail is None:  # both from one pass of the diagnostics
+        _, bulk, tail = mcmc.diagnose(draws, prob=0.95)
+        ess_bulk = bulk if ess_bulk is None else ess_bulk
+        ess_tail = tail if ess_tail is None else ess_tail
     ess = np.minimum(ess_bulk, ess_tail)
     ess = ess[np.isfinite(ess)]
     if ess.size == 0:

@@ -49,7 +49,7 @@ from sbc.engine.simulate import process, replicate
 from sbc.engine.spec import RunSpec
 from sbc.errors import one_line
 from sbc.scenario import Scenario, SettingError
-from sbc.stats.mcmc import rhat_and_ess_bulk
+from sbc.stats.mcmc import diagnose
 from sbc.stats.ranks import thinning_factor
 
 REFERENCE_FILE = "reference.npz"
@@ -151,8 +151,8 @@ def fit_reference(
     quantities = np.concatenate(
         [np.moveaxis(d.reshape(chains, n_draws, -1), -1, 0) for d in draws.values()]
     )
-    rhat, ess = rhat_and_ess_bulk(quantities)
-    factor = thinning_factor(quantities, ess)
+    rhat, ess, ess_tail = diagnose(quantities)
+    factor = thinning_factor(quantities, ess, ess_tail)
     kept = {n: d[:, ::factor].reshape(-1, *d.shape[2:]) for n, d in draws.items()}
     size = len(kept[names[0]])
     order = rng.permutation(size)
