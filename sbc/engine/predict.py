@@ -72,7 +72,7 @@ def heldout(
     return Heldout(same, new)
 
 
-def _pointwise(
+def pointwise_loglik(
     scenario: Scenario, params: Mapping[str, np.ndarray], data: Mapping[str, Any], design: Any
 ) -> np.ndarray:
     """Log-likelihood of each observation at each draw, ``(draw, n)``."""
@@ -130,7 +130,7 @@ def predict(
         return {}, None
     out = dict.fromkeys(PREDICTION_COLUMNS, np.nan)
     if fitted is None:
-        fitted = _pointwise(scenario, params, data, design)
+        fitted = pointwise_loglik(scenario, params, data, design)
     loo, khat = psis_loo(fitted)
     out["elpd_in"] = float(lpd(fitted).sum())
     out["elpd_loo"], out["elpd_loo_se"] = float(loo.sum()), total_se(loo)
@@ -144,9 +144,10 @@ def predict(
     if held is not None and held.error:
         warnings.warn(held.error, RuntimeWarning, stacklevel=2)
     if held is not None and held.same_groups:
-        out["elpd_heldout"] = float(
-            np.mean([lpd(_pointwise(scenario, params, d, design)).sum() for d in held.same_groups])
-        )
+        held_lpd = [
+            lpd(pointwise_loglik(scenario, params, d, design)).sum() for d in held.same_groups
+        ]
+        out["elpd_heldout"] = float(np.mean(held_lpd))
         if held.new_groups and model.new_groups is not None:
             try:  # a model's new_groups that does not fit its draws costs this column only
                 out["elpd_heldout_groups"] = _new_groups_elpd(
@@ -190,7 +191,7 @@ def _new_groups_elpd(
         params = {
             k: np.asarray(v, dtype=float) for k, v in model.new_groups(draws, design, rng).items()
         }
-        pointwise = _pointwise(scenario, params, data, design)
+        pointwise = pointwise_loglik(scenario, params, data, design)
         if groups is not None:
             pointwise = group_sums(pointwise, groups[1], len(groups[0]))
         totals.append(lpd(pointwise).sum())

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from sbc import registry, seeding
 from sbc.backends import Fitter, Sampling
-from sbc.engine.predict import Heldout, differences, heldout, predict
+from sbc.engine.predict import Heldout, differences, heldout, pointwise_loglik, predict
 from sbc.engine.simulate import example, replicate
 from sbc.results.schema import (
     COMPILE_FAILED,
@@ -156,12 +156,10 @@ class Prepared:
         Computed once for the test quantities and the prediction, which both need it
         (``None`` without test quantities or a likelihood: the prediction computes its own).
         """
-        likelihood = self.scenario.likelihood
-        if not self.with_quantities or likelihood is None:
+        if not self.with_quantities or self.scenario.likelihood is None:
             return None
-        values = likelihood.pointwise(self.batch(derived), self.simulation.data, self.design)
-        values = np.asarray(values, dtype=float)
-        return values.reshape(-1, values.shape[-1])
+        data, design = self.simulation.data, self.design
+        return pointwise_loglik(self.scenario, self.batch(derived), data, design)
 
     def test_quantities(
         self, derived: Mapping[str, np.ndarray], pointwise: np.ndarray | None = None
