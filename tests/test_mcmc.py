@@ -22,6 +22,16 @@ def _ar1(rng, shape, rho):
     return x
 
 
+def _series(seed, shape, rho, kind):
+    """An AR(1) series as drawn (``continuous``), rounded (ties), or as a 0/1 indicator."""
+    x = _ar1(np.random.default_rng(seed), shape, rho)
+    if kind == "rounded":
+        return np.round(x)
+    if kind == "indicator":
+        return (x > 0).astype(float)
+    return x
+
+
 def _autocov(x):
     """Autocovariances of each row at every lag by FFT (arviz-stats' ``autocov``)."""
     n = x.shape[-1]
@@ -124,11 +134,7 @@ def test_diagnose_equals_the_separate_estimators(k, chains, draws, rho, ties, se
 )
 def test_geyer_sequence_equals_arviz_stats_loop_bit_for_bit(chains, draws, rho, kind, seed):
     """Given the same autocovariances, the kernel's ESS is arviz-stats' loop's to the bit."""
-    x = _ar1(np.random.default_rng(seed), (chains, draws), rho)
-    if kind == "rounded":
-        x = np.round(x)
-    elif kind == "indicator":
-        x = (x > 0).astype(float)
+    x = _series(seed, (chains, draws), rho, kind)
     with pytest.MonkeyPatch.context() as patch:  # arviz-stats' loop on the FFT's values
         patch.setattr(array_stats, "autocov", lambda ary, axis=-1: _autocov(ary))
         expected = array_stats._ess(x)
@@ -145,11 +151,7 @@ def test_geyer_sequence_equals_arviz_stats_loop_bit_for_bit(chains, draws, rho, 
 @example(chains=4, draws=500, rho=0.99, kind="continuous", seed=0)  # many blocks of lags
 def test_ess_from_the_lags_read_equals_ess_from_every_lag(chains, draws, rho, kind, seed):
     """The ESS from the lags Geyer's sequence reads, block by block, equals every lag's FFT."""
-    x = _ar1(np.random.default_rng(seed), (chains, draws), rho)
-    if kind == "rounded":
-        x = np.round(x)
-    elif kind == "indicator":
-        x = (x > 0).astype(float)
+    x = _series(seed, (chains, draws), rho, kind)
     np.testing.assert_allclose(_ess(x), _ess(x, every_lag=True), rtol=1e-12, atol=0)
 
 

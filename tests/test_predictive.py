@@ -130,14 +130,20 @@ def _fake_posterior(scenario, design, rng, draws=400):
     }
 
 
-def test_predict_heights_columns_and_held_out_replicates():
-    """A heights fit gets every prediction column; LOGO and new groups where groups exist."""
+def _heights_case(n_groups, n_per_group, seed):
+    """A heights data set with its held-out replicates, and the stream that drew them."""
     scenario = registry.get("heights")
-    design = scenario.design(scenario.defaults | {"n_groups": 5, "n_per_group": 3})
-    rng = np.random.default_rng(2)
+    settings = {"n_groups": n_groups, "n_per_group": n_per_group}
+    design = scenario.design(scenario.defaults | settings)
+    rng = np.random.default_rng(seed)
     params = scenario.simulate.prior(design, rng)
     data = scenario.simulate.generate(design, params, rng).data
-    held = heldout(scenario.simulate, design, params, rng)
+    return scenario, design, rng, data, heldout(scenario.simulate, design, params, rng)
+
+
+def test_predict_heights_columns_and_held_out_replicates():
+    """A heights fit gets every prediction column; LOGO and new groups where groups exist."""
+    scenario, design, rng, data, held = _heights_case(5, 3, seed=2)
     assert len(held.same_groups) == len(held.new_groups) == 4
     assert held.same_groups[0]["height"].shape == data["height"].shape
     model = scenario.model("partial")
@@ -350,12 +356,7 @@ def test_group_sums_keep_infinite_values_in_their_own_group():
 
 def test_a_model_new_groups_that_raises_costs_only_its_column():
     """A model whose new_groups raises keeps every other prediction column, with a warning."""
-    scenario = registry.get("heights")
-    design = scenario.design(scenario.defaults | {"n_groups": 3, "n_per_group": 2})
-    rng = np.random.default_rng(6)
-    params = scenario.simulate.prior(design, rng)
-    data = scenario.simulate.generate(design, params, rng).data
-    held = heldout(scenario.simulate, design, params, rng)
+    scenario, design, rng, data, held = _heights_case(3, 2, seed=6)
     model = dataclasses.replace(scenario.model("partial"), new_groups=_broken_new_groups)
     draws = _fake_posterior(scenario, design, rng)
     estimands = dict(model.estimands(draws, design))
