@@ -284,6 +284,66 @@ def test_summaries_from_the_diagnostics_sort_equal_a_fresh_sort(k, chains, draws
     np.testing.assert_array_equal(ordered[valid], np.sort(pooled[valid], axis=-1))
 
 
+def _rows(kind, k, n, rng):
+    """Rows of draws of one kind, the kinds bucket sorting takes and those it leaves to NumPy."""
+    if kind == "normal":
+        return rng.normal(size=(k, n))
+    if kind == "log-normal":
+        return rng.lognormal(0.0, 1.0, size=(k, n))
+    if kind == "half-Cauchy":
+        return np.abs(rng.standard_cauchy(size=(k, n)))
+    if kind == "rounded":
+        return np.round(rng.normal(size=(k, n)), 1)
+    if kind == "constant":
+        return np.full((k, n), 2.5)
+    if kind == "tiny range":
+        return np.arange(k * n).reshape(k, n) % 3 * 5e-324  # subnormal: n / range overflows
+    x = rng.normal(size=(k, n))
+    x[:, :1] = {"infinite": -np.inf, "outlier": 1e12, "huge range": 1.7e308}[kind]
+    x[:, -1:] = -1.7e308 if kind == "huge range" else x[:, -1:]
+    return x
+
+
+@given(
+    st.integers(1, 4),
+    st.integers(1, 2500),
+    st.sampled_from(
+        [
+            "normal",
+            "log-normal",
+            "half-Cauchy",
+            "rounded",
+            "constant",
+            "tiny range",
+            "infinite",
+            "outlier",
+            "huge range",
+        ]
+    ),
+    st.integers(0, 2**32 - 1),
+)
+@example(k=12, n=2000, kind="normal", seed=0)  # a default fit's shape
+def test_sort_rows_equals_numpys_sort_with_a_permutation_that_gives_it(k, n, kind, seed):
+    """sort_rows sorts every row as numpy.sort, and its order is a permutation giving that."""
+    x = _rows(kind, k, n, np.random.default_rng(seed))
+    ordered, order = mcmc.sort_rows(x)
+    np.testing.assert_array_equal(ordered, np.sort(x, axis=-1))
+    np.testing.assert_array_equal(np.take_along_axis(x, order, axis=-1), ordered)
+    np.testing.assert_array_equal(np.sort(order, axis=-1), np.broadcast_to(np.arange(n), (k, n)))
+
+
+@pytest.mark.parametrize(
+    ("kind", "bucketed"),
+    [("normal", True), ("log-normal", True), ("half-Cauchy", False), ("rounded", False)],
+)
+def test_bucket_sort_takes_even_rows_and_leaves_uneven_ones_to_numpy(kind, bucketed):
+    """The kernel sorts rows of even spread itself and refuses heavy tails and many ties."""
+    x = _rows(kind, 4, 2000, np.random.default_rng(1))
+    done = np.zeros(4, dtype=bool)
+    kernels.bucket_sort_rows(x, np.empty(x.shape, np.intp), np.empty_like(x), done)
+    assert done.all() if bucketed else not done.any()
+
+
 def test_warm_loads_the_kernels_once_per_process():
     """warm() loads the compiled kernels on its first call and does nothing after."""
     mcmc.warm()
