@@ -387,8 +387,9 @@ def _bambi(formula: str, priors: Any) -> BambiModel:
     return BambiModel(formula=formula, frame=_frame, response="height", priors=priors)
 
 
-def _country_means(params: Mapping[str, np.ndarray], design: Design) -> np.ndarray:
-    return np.stack([params[f"country_mean[{j + 1}]"] for j in range(design.n_groups)], axis=-1)
+def _country_means(params: Mapping[str, np.ndarray], design: Design, axis: int = -1) -> np.ndarray:
+    """Every country's mean, stacked along ``axis`` (the last: countries after the draws)."""
+    return np.stack([params[f"country_mean[{j + 1}]"] for j in range(design.n_groups)], axis=axis)
 
 
 def _loglik(
@@ -480,8 +481,7 @@ def _spread(
     """
     if design.n_groups < 2:
         return {}
-    means = np.stack([params[f"country_mean[{j + 1}]"] for j in range(design.n_groups)])
-    return {"country_mean_sd": means.std(axis=0, ddof=1)}
+    return {"country_mean_sd": _country_means(params, design, axis=0).std(axis=0, ddof=1)}
 
 
 def _between_within(design: Design, data: Mapping[str, np.ndarray]) -> float:
